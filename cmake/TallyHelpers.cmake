@@ -1,0 +1,27 @@
+# tally_link_allocator(target): link jemalloc into an executable when enabled.
+# Libraries never link an allocator; only executables choose one.
+function(tally_link_allocator target)
+  if(TALLY_JEMALLOC)
+    target_link_libraries(${target} PRIVATE PkgConfig::JEMALLOC)
+    target_compile_definitions(${target} PRIVATE TALLY_HAVE_JEMALLOC=1)
+  endif()
+endfunction()
+
+# tally_add_test(NAME name SOURCES a.cc ... LIBS lib ... LABELS unit|integration|slow
+#                [TIMEOUT seconds])
+# The one way tests are registered: a GoogleTest binary in build/bin, discovered
+# test-by-test so ctest reports every case, and labelled for ctest -L.
+function(tally_add_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${T_NAME}
+    PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+    DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,139 @@
+#include "storage/engine.h"
+
+#include <fnmatch.h>
+#include <xxhash.h>
+
+#include <cassert>
+
+#include "storage/key_state.h"
+#include "storage/shard.h"
+
+namespace tally {
+
+namespace {
+
+Status CheckKey(std::string_view key) {
+  if (key.empty()) return Status::InvalidKey("key is empty");
+  if (key.size() > kMaxKeySize) {
+    return Status::InvalidKey("key is " + std::to_string(key.size()) +
+                              " bytes; the maximum is " +
+                              std::to_string(kMaxKeySize));
+  }
+  return Status::Ok();
+}
+
+bool GlobMatch(std::string_view pattern, const std::string& key) {
+  if (pattern.empty()) return true;
+  // fnmatch(3) works on C strings: a NUL byte inside a key ends what it sees.
+  return fnmatch(std::string(pattern).c_str(), key.c_str(), 0) == 0;
+}
+
+}  // namespace
+
+uint64_t HashMember(std::string_view member) {
+  uint64_t h = XXH3_64bits(member.data(), member.size());
+  return h == 0 ? 1 : h;
+}
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)) {
+  assert(options_.clock != nullptr);
+  assert(options_.shard_bits >= 1 && options_.shard_bits <= 16);
+  shards_.reserve(size_t{1} << options_.shard_bits);
+  for (size_t i = 0; i < (size_t{1} << options_.shard_bits); ++i) {
+    shards_.push_back(std::make_unique<Shard>(&options_));
+  }
+}
+
+Engine::~Engine() = default;
+
+uint64_t Engine::HashKey(std::string_view key) const {
+  return HashKeyBytes(key, options_.hash_seed);
+}
+
+Result<AddResult> Engine::Add(const AddEvent& event) {
+  Status s = CheckKey(event.key);
+  if (!s.ok()) return s;
+  if (event.count < 1) {
+    return Status::InvalidArgument("count must be >= 1, got " +
+                                   std::to_string(event.count));
+  }
+  const uint64_t hash = HashKey(event.key);
+  const uint64_t member_hash = event.has_member ? HashMember(event.member) : 0;
+  return ShardFor(hash).Add(event, hash, member_hash);
+}
+
+Result<Answer> Engine::Query(std::string_view key, const Window& window,
+                             uint32_t aggs) {
+  Status s = CheckKey(key);
+  if (!s.ok()) return s;
+  const uint64_t hash = HashKey(key);
+  return ShardFor(hash).Query({key, hash}, window, aggs);
+}
+
+Result<std::vector<RangePoint>> Engine::Range(std::string_view key,
+                                              int64_t from_ms, int64_t to_ms,
+                                              int64_t step_ms, uint32_t aggs) {
+  Status s = CheckKey(key);
+  if (!s.ok()) return s;
+  const uint64_t hash = HashKey(key);
+  return ShardFor(hash).Range({key, hash}, from_ms, to_ms, step_ms, aggs);
+}
+
+Result<KeyInfo> Engine::Inspect(std::string_view key) {
+  Status s = CheckKey(key);
+  if (!s.ok()) return s;
+  const uint64_t hash = HashKey(key);
+  return ShardFor(hash).Inspect({key, hash});
+}
+
+bool Engine::Delete(std::string_view key) {
+  if (!CheckKey(key).ok()) return false;
+  const uint64_t hash = HashKey(key);
+  return ShardFor(hash).Delete({key, hash});
+}
+
+ScanPage Engine::Scan(uint64_t cursor, std::string_view pattern, size_t count) {
+  if (count == 0) count = 1;
+  const uint32_t shift = 64 - options_.shard_bits;
+  ScanPage page;
+  size_t shard = cursor >> shift;
+  uint64_t min_hash = cursor;
+  std::vector<std::pair<uint64_t, std::string>> items;
+  size_t visited = 0;
+  while (shard < shards_.size()) {
+    items.clear();
+    const bool more =
+        shards_[shard]->ScanFrom(min_hash, count - visited, &items);
+    visited += items.size();
+    for (const auto& [hash, key] : items) {
+      if (GlobMatch(pattern, key)) page.keys.push_back(key);
+    }
+    if (more) {
+      // Resume just after the last hash returned; all its ties were included.
+      const uint64_t last = items.back().first;
+      page.cursor = last == UINT64_MAX ? 0 : last + 1;
+      return page;
+    }
+    ++shard;
+    min_hash = uint64_t{shard} << shift;
+    if (visited >= count) break;
+  }
+  page.cursor = shard < shards_.size() ? min_hash : 0;
+  return page;
+}
+
+uint64_t Engine::Sweep() {
+  uint64_t removed = 0;
+  for (auto& shard : shards_) removed += shard->Sweep();
+  return removed;
+}
+
+uint64_t Engine::SweepShard(size_t shard) { return shards_.at(shard)->Sweep(); }
+
+EngineStats Engine::Stats() const {
+  EngineStats stats;
+  for (const auto& shard : shards_) shard->AddStats(&stats);
+  return stats;
+}
+
+}  // namespace tally

@@ -1,0 +1,341 @@
+#include "storage/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace tally {
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000;  // a whole second, minute and hour
+
+class EngineTest : public testing::Test {
+ protected:
+  EngineTest() : clock_(kT0) { Reset({}); }
+
+  void Reset(std::vector<Policy> prefixed, uint32_t distinct_limit = 1000) {
+    EngineOptions options;
+    options.clock = &clock_;
+    options.hash_seed = 42;
+    options.shard_bits = 4;
+    options.distinct_exact_limit = distinct_limit;
+    auto policies = PolicySet::Create(Policy(), std::move(prefixed));
+    EXPECT_TRUE(policies.ok()) << policies.status().ToString();
+    options.policies = *policies;
+    engine_ = std::make_unique<Engine>(std::move(options));
+  }
+
+  Status Add(std::string_view key, int64_t t = kNow, int64_t amount = 0,
+             std::string_view member = {}, int64_t count = 1) {
+    AddEvent e;
+    e.key = key;
+    e.time_ms = t;
+    e.amount = amount;
+    e.count = count;
+    e.has_member = !member.empty();
+    e.member = member;
+    return engine_->Add(e).status();
+  }
+
+  Answer Last(std::string_view key, int64_t length_ms) {
+    Result<Answer> a = engine_->Query(key, Window::Last(length_ms));
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return a.ok() ? *a : Answer();
+  }
+
+  ManualClock clock_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, UnknownKeyAnswersZerosWithItsEnvelope) {
+  Answer a = Last("user:nobody", kHourMs);
+  EXPECT_EQ(a.count, 0);
+  EXPECT_EQ(a.sum, 0);
+  EXPECT_EQ(a.distinct, 0u);
+  EXPECT_TRUE(a.exact);
+  EXPECT_EQ(a.covered_to_ms, kT0 + 1000);
+  EXPECT_EQ(a.covered_from_ms, kT0 + 1000 - kHourMs);
+  EXPECT_EQ(a.resolution_ms, 1000);
+}
+
+TEST_F(EngineTest, AddThenQueryCountsSumsAndExtremes) {
+  ASSERT_TRUE(Add("user:1", kNow, 500, "card:a").ok());
+  ASSERT_TRUE(Add("user:1", kNow, -200, "card:b").ok());
+  ASSERT_TRUE(Add("user:1", kNow, 900, "card:a", 3).ok());
+  Answer a = Last("user:1", 60 * kSecondMs);
+  EXPECT_EQ(a.count, 5);
+  EXPECT_EQ(a.sum, 1200);
+  EXPECT_EQ(a.min, -200);
+  EXPECT_EQ(a.max, 900);
+  EXPECT_DOUBLE_EQ(a.avg, 240.0);
+  EXPECT_EQ(a.distinct, 2u);
+  EXPECT_TRUE(a.exact);
+}
+
+TEST_F(EngineTest, WindowsSeeOnlyTheirEvents) {
+  ASSERT_TRUE(Add("k", kT0 - 30 * kMinuteMs).ok());
+  ASSERT_TRUE(Add("k", kT0 - 5 * kMinuteMs).ok());
+  ASSERT_TRUE(Add("k", kT0 - 10 * kSecondMs).ok());
+  EXPECT_EQ(Last("k", 60 * kSecondMs).count, 1);
+  EXPECT_EQ(Last("k", 10 * kMinuteMs).count, 2);
+  EXPECT_EQ(Last("k", kHourMs).count, 3);
+  Result<Answer> abs = engine_->Query(
+      "k", Window::Between(kT0 - 31 * kMinuteMs, kT0 - kMinuteMs));
+  ASSERT_TRUE(abs.ok());
+  EXPECT_EQ(abs->count, 2);
+}
+
+TEST_F(EngineTest, LateEventsWithinLatenessLandInTheirBuckets) {
+  clock_.Advance(10 * kHourMs);
+  ASSERT_TRUE(Add("k", kT0 + 10 * kHourMs - 5 * kHourMs)
+                  .ok());  // 5 h late: no 1 s tier
+  ASSERT_TRUE(Add("k").ok());
+  EXPECT_EQ(Last("k", 6 * kHourMs).count, 2);
+  EXPECT_EQ(Last("k", kHourMs).count, 1);
+}
+
+TEST_F(EngineTest, EventTooLateIsRejectedAndChangesNothing) {
+  Status s = Add("k", kT0 - 49 * kHourMs);
+  EXPECT_EQ(s.code(), Code::kTimeOutOfRange);
+  EXPECT_NE(s.message().find("late"), std::string_view::npos) << s.message();
+  EXPECT_FALSE(engine_->Inspect("k").ok());
+  EXPECT_EQ(engine_->Stats().rejected_time, 1u);
+}
+
+TEST_F(EngineTest, EventTooFarInTheFutureIsRejected) {
+  EXPECT_EQ(Add("k", kT0 + 6 * kSecondMs).code(), Code::kTimeOutOfRange);
+  EXPECT_TRUE(Add("k", kT0 + 5 * kSecondMs).ok());
+  // Accepted future events are counted once their bucket is inside a window.
+  clock_.Advance(5 * kSecondMs);
+  EXPECT_EQ(Last("k", 10 * kSecondMs).count, 1);
+}
+
+TEST_F(EngineTest, InvalidInputIsRejectedWithSpecificCodes) {
+  EXPECT_EQ(Add("").code(), Code::kInvalidKey);
+  EXPECT_EQ(Add(std::string(257, 'k')).code(), Code::kInvalidKey);
+  EXPECT_TRUE(Add(std::string(256, 'k')).ok());
+  EXPECT_EQ(Add("k", kNow, 0, {}, 0).code(), Code::kInvalidArgument);
+  EXPECT_EQ(Add("k", kNow, 0, {}, -3).code(), Code::kInvalidArgument);
+  EXPECT_EQ(engine_->Query("k", Window::Between(10, 10)).status().code(),
+            Code::kInvalidWindow);
+  EXPECT_EQ(engine_->Query("k", Window::Between(-5, 10)).status().code(),
+            Code::kInvalidWindow);
+  EXPECT_EQ(engine_->Query("k", Window::Last(-1)).status().code(),
+            Code::kInvalidWindow);
+  EXPECT_EQ(engine_->Query("", Window::Last(1000)).status().code(),
+            Code::kInvalidKey);
+}
+
+TEST_F(EngineTest, KeysAreBinarySafe) {
+  const std::string a("a\0b", 3), b("a\0c", 3);
+  ASSERT_TRUE(Add(a).ok());
+  ASSERT_TRUE(Add(b).ok());
+  ASSERT_TRUE(Add(b).ok());
+  EXPECT_EQ(Last(a, kHourMs).count, 1);
+  EXPECT_EQ(Last(b, kHourMs).count, 2);
+  EXPECT_EQ(Last("a", kHourMs).count, 0);
+}
+
+TEST_F(EngineTest, OverflowIsAnErrorAndAppliesNothing) {
+  const int64_t big = std::numeric_limits<int64_t>::max() - 10;
+  ASSERT_TRUE(Add("k", kNow, big).ok());
+  EXPECT_EQ(Add("k", kNow, 100).code(), Code::kOverflow);
+  Answer a = Last("k", kHourMs);
+  EXPECT_EQ(a.count, 1);
+  EXPECT_EQ(a.sum, big);
+  // A different second still overflows the shared minute bucket.
+  clock_.Advance(kSecondMs);
+  EXPECT_EQ(Add("k", kNow, 100).code(), Code::kOverflow);
+  EXPECT_EQ(Last("k", kHourMs).count, 1);
+  EXPECT_EQ(engine_->Stats().rejected_overflow, 2u);
+}
+
+TEST_F(EngineTest, WindowSumOutsideInt64IsAnErrorNotAWrap) {
+  const int64_t big = std::numeric_limits<int64_t>::max() / 2 + 1;
+  ASSERT_TRUE(Add("k", kT0 - 2 * kDayMs, big).ok());
+  ASSERT_TRUE(Add("k", kNow, big).ok());
+  EXPECT_EQ(engine_->Query("k", Window::Last(3 * kDayMs)).status().code(),
+            Code::kOverflow);
+}
+
+TEST_F(EngineTest, LongestPrefixPolicyWins) {
+  Policy ip;
+  ip.name = "ip";
+  ip.prefix = "ip:";
+  ip.tiers = {{kSecondMs, 10 * kMinuteMs}, {kMinuteMs, 2 * kHourMs}};
+  ip.track_distinct = false;
+  Policy ip6 = ip;
+  ip6.name = "ip6";
+  ip6.prefix = "ip:6:";
+  ip6.tiers = {{kMinuteMs, kHourMs}};
+  Reset({ip, ip6});
+  ASSERT_TRUE(Add("ip:1.2.3.4").ok());
+  ASSERT_TRUE(Add("ip:6:ff").ok());
+  ASSERT_TRUE(Add("user:1").ok());
+  EXPECT_EQ(engine_->Inspect("ip:1.2.3.4")->policy, "ip");
+  EXPECT_EQ(engine_->Inspect("ip:6:ff")->policy, "ip6");
+  EXPECT_EQ(engine_->Inspect("user:1")->policy, "default");
+  EXPECT_EQ(engine_->Inspect("ip:6:ff")->tiers.size(), 1u);
+  // Distinct on a policy that does not track it is an explicit error.
+  EXPECT_EQ(
+      engine_->Query("ip:1.2.3.4", Window::Last(kMinuteMs)).status().code(),
+      Code::kInvalidArgument);
+  EXPECT_TRUE(
+      engine_->Query("ip:1.2.3.4", Window::Last(kMinuteMs), kAggCount).ok());
+}
+
+TEST_F(EngineTest, DistinctBecomesAnEstimateAboveTheExactLimit) {
+  Reset({}, /*distinct_limit=*/100);
+  for (int i = 0; i < 100; ++i)
+    ASSERT_TRUE(Add("k", kNow, 1, "m" + std::to_string(i)).ok());
+  Answer a = Last("k", kMinuteMs);
+  EXPECT_TRUE(a.exact);
+  EXPECT_EQ(a.distinct, 100u);
+  for (int i = 100; i < 5000; ++i)
+    ASSERT_TRUE(Add("k", kNow, 1, "m" + std::to_string(i)).ok());
+  a = Last("k", kMinuteMs);
+  EXPECT_FALSE(a.exact);
+  EXPECT_GT(a.distinct_error, 0.0);
+  EXPECT_NEAR(static_cast<double>(a.distinct), 5000.0,
+              5000 * 4 * a.distinct_error);
+}
+
+TEST_F(EngineTest, DistinctUnionAcrossBucketsCountsEachMemberOnce) {
+  for (int s = 0; s < 120; ++s) {
+    ASSERT_TRUE(Add("k", kNow, 1, "card:" + std::to_string(s % 7)).ok());
+    clock_.Advance(kSecondMs);
+  }
+  EXPECT_EQ(Last("k", kHourMs).distinct, 7u);
+  EXPECT_EQ(Last("k", 3 * kSecondMs).distinct,
+            2u);  // seconds 118, 119 and the empty 120
+}
+
+TEST_F(EngineTest, RangeGivesOneAnswerPerStep) {
+  clock_.Set(kT0 + 5 * kMinuteMs);
+  for (int m = 0; m < 5; ++m) {
+    for (int i = 0; i <= m; ++i)
+      ASSERT_TRUE(Add("k", kT0 + m * kMinuteMs + i * kSecondMs).ok());
+  }
+  auto points = engine_->Range("k", kT0, kT0 + 5 * kMinuteMs, kMinuteMs);
+  ASSERT_TRUE(points.ok()) << points.status().ToString();
+  ASSERT_EQ(points->size(), 5u);
+  for (int m = 0; m < 5; ++m) {
+    EXPECT_EQ((*points)[m].start_ms, kT0 + m * kMinuteMs);
+    EXPECT_EQ((*points)[m].answer.count, m + 1);
+  }
+  EXPECT_EQ(engine_->Range("k", kT0, kT0 + kDayMs, 1).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(engine_->Range("k", kT0, kT0 + kDayMs, 0).status().code(),
+            Code::kInvalidWindow);
+}
+
+TEST_F(EngineTest, InspectReportsTiersBucketsAndBytes) {
+  ASSERT_TRUE(Add("k", kNow, 1, "m").ok());
+  ASSERT_TRUE(Add("k", kT0 - 2 * kMinuteMs, 1, "n").ok());
+  auto info = engine_->Inspect("k");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->policy, "default");
+  ASSERT_EQ(info->tiers.size(), 4u);
+  EXPECT_EQ(info->tiers[0].buckets, 2u);  // two seconds
+  EXPECT_EQ(info->tiers[1].buckets, 2u);  // two minutes
+  EXPECT_EQ(info->tiers[2].buckets,
+            1u);  // one hour (kT0 - 2 min is in the previous hour? no)
+  EXPECT_EQ(info->tiers[0].last_bucket_ms, kT0);
+  EXPECT_EQ(info->tiers[0].first_bucket_ms, kT0 - 2 * kMinuteMs);
+  EXPECT_GT(info->bytes, 0);
+  EXPECT_EQ(engine_->Inspect("nope").status().code(), Code::kNotFound);
+}
+
+TEST_F(EngineTest, ASparseKeyCostsBytesNotADenseRing) {
+  ASSERT_TRUE(Add("user:42", kNow, 100, "card:1").ok());
+  auto info = engine_->Inspect("user:42");
+  ASSERT_TRUE(info.ok());
+  // 16 B header + 4 x 16 B rings + 7 B key + 4 buckets x 48 B; the member is
+  // inline.
+  EXPECT_EQ(info->bytes, 16 + 64 + 7 + 4 * 48);
+}
+
+TEST_F(EngineTest, ExpiredBucketsAreReclaimedAndEmptyKeysDisappear) {
+  ASSERT_TRUE(Add("k").ok());
+  const int64_t full = engine_->Stats().bytes;
+  clock_.Advance(3 * kHourMs);  // past the 1 s tier
+  EXPECT_EQ(engine_->Sweep(), 0u);
+  EXPECT_EQ(engine_->Inspect("k")->tiers[0].buckets, 0u);
+  EXPECT_LT(engine_->Stats().bytes, full);
+  clock_.Advance(401 * kDayMs);  // past every tier
+  EXPECT_EQ(engine_->Sweep(), 1u);
+  EXPECT_EQ(engine_->Inspect("k").status().code(), Code::kNotFound);
+  EngineStats stats = engine_->Stats();
+  EXPECT_EQ(stats.keys, 0u);
+  EXPECT_EQ(stats.buckets, 0u);
+  EXPECT_EQ(stats.bytes, stats.table_bytes);
+  EXPECT_EQ(stats.expired_keys, 1u);
+}
+
+TEST_F(EngineTest, DeleteRemovesTheKeyAndItsMemory) {
+  ASSERT_TRUE(Add("k", kNow, 5, "m").ok());
+  EXPECT_TRUE(engine_->Delete("k"));
+  EXPECT_FALSE(engine_->Delete("k"));
+  EXPECT_EQ(Last("k", kHourMs).count, 0);
+  EngineStats stats = engine_->Stats();
+  EXPECT_EQ(stats.bytes, stats.table_bytes);
+  EXPECT_EQ(stats.deleted_keys, 1u);
+}
+
+TEST_F(EngineTest, ClockGoingBackwardsDoesNotMoveServerTime) {
+  ASSERT_TRUE(Add("k").ok());
+  clock_.Set(kT0 - kHourMs);
+  ASSERT_TRUE(Add("k").ok());  // stamped at kT0, the last time seen
+  EXPECT_EQ(Last("k", kSecondMs).count, 2);
+}
+
+TEST_F(EngineTest, ScanReturnsEveryKeyOnceAcrossPages) {
+  std::set<std::string> all;
+  for (int i = 0; i < 500; ++i) {
+    all.insert("user:" + std::to_string(i));
+    ASSERT_TRUE(Add("user:" + std::to_string(i)).ok());
+  }
+  std::multiset<std::string> seen;
+  uint64_t cursor = 0;
+  int pages = 0;
+  do {
+    ScanPage page = engine_->Scan(cursor, "", 37);
+    seen.insert(page.keys.begin(), page.keys.end());
+    cursor = page.cursor;
+    ASSERT_LT(++pages, 1000);
+  } while (cursor != 0);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), all);
+  EXPECT_EQ(seen.size(), all.size());
+}
+
+TEST_F(EngineTest, ScanIsStableUnderConcurrentInserts) {
+  for (int i = 0; i < 300; ++i)
+    ASSERT_TRUE(Add("old:" + std::to_string(i)).ok());
+  std::multiset<std::string> seen;
+  uint64_t cursor = 0;
+  int next_new = 0;
+  do {
+    ScanPage page = engine_->Scan(cursor, "old:*", 20);
+    seen.insert(page.keys.begin(), page.keys.end());
+    cursor = page.cursor;
+    // Inserting between pages may rehash a table; the cursor must not care.
+    for (int i = 0; i < 50; ++i)
+      ASSERT_TRUE(Add("new:" + std::to_string(next_new++)).ok());
+  } while (cursor != 0);
+  EXPECT_EQ(seen.size(), 300u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 300u);
+}
+
+TEST_F(EngineTest, ScanMatchesGlobs) {
+  ASSERT_TRUE(Add("user:1").ok());
+  ASSERT_TRUE(Add("user:2").ok());
+  ASSERT_TRUE(Add("card:1").ok());
+  ScanPage page = engine_->Scan(0, "user:*", 1000);
+  EXPECT_EQ(page.cursor, 0u);
+  EXPECT_EQ(std::set<std::string>(page.keys.begin(), page.keys.end()),
+            (std::set<std::string>{"user:1", "user:2"}));
+}
+
+}  // namespace
+}  // namespace tally

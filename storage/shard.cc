@@ -1,0 +1,375 @@
+#include "storage/shard.h"
+
+#include <fnmatch.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "storage/distinct_counter.h"
+#include "storage/window_plan.h"
+
+namespace tally {
+
+namespace {
+
+__extension__ typedef __int128
+    Int128;  // window sums are accumulated wider than int64
+
+// The bucket index of the first bucket a tier still retains (0 while the
+// clock is younger than the tier's span).
+uint32_t FirstKeptIndex(const TierSpec& tier, int64_t now_ms) {
+  return static_cast<uint32_t>(
+      std::max<int64_t>(0, RetainedStart(tier, now_ms)) / tier.resolution_ms);
+}
+
+std::string TimeRangeMessage(int64_t t, int64_t now, const Policy& policy) {
+  if (t > now) {
+    return "event time " + std::to_string(t) + " is " +
+           std::to_string(t - now) + " ms ahead of the server clock " +
+           std::to_string(now) + "; policy '" + policy.name +
+           "' accepts at most " + FormatDuration(policy.max_skew_ms) + " ahead";
+  }
+  return "event time " + std::to_string(t) + " is " + std::to_string(now - t) +
+         " ms behind the server clock " + std::to_string(now) + "; policy '" +
+         policy.name + "' accepts events at most " +
+         FormatDuration(policy.max_lateness_ms) + " late";
+}
+
+}  // namespace
+
+uint64_t HashKeyBytes(std::string_view key, uint64_t seed) {
+  return XXH3_64bits_withSeed(key.data(), key.size(), seed);
+}
+
+Shard::Shard(const EngineOptions* options)
+    : options_(options), keys_(0, Hasher{options->hash_seed}, Equal{}) {}
+
+Shard::~Shard() {
+  for (KeyState* state : keys_) KeyState::Destroy(state, &bytes_);
+}
+
+int64_t Shard::AdvanceClock() {
+  now_ms_ = std::max(now_ms_, options_->clock->NowMs());
+  return now_ms_;
+}
+
+KeyState* Shard::FindLocked(KeyLookup key) const {
+  auto it = keys_.find(key);
+  return it == keys_.end() ? nullptr : *it;
+}
+
+Result<AddResult> Shard::Add(const AddEvent& event, uint64_t hash,
+                             uint64_t member_hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = AdvanceClock();
+  KeyState* state = FindLocked({event.key, hash});
+  const Policy& policy =
+      state ? state->policy() : options_->policies.Match(event.key);
+  const int64_t t = event.time_ms == kNow ? now : event.time_ms;
+  if (t < now - policy.max_lateness_ms || t > now + policy.max_skew_ms ||
+      t < 0 || t >= kMaxTimeMs) {
+    ++rejected_time_;
+    return Status::TimeOutOfRange(TimeRangeMessage(t, now, policy));
+  }
+
+  // Validate everything before changing anything: a failed add leaves no trace.
+  const size_t tiers = policy.tiers.size();
+  uint32_t index[kMaxTiers];
+  bool any_retained = false;
+  for (size_t k = 0; k < tiers; ++k) {
+    const TierSpec& spec = policy.tiers[k];
+    index[k] = static_cast<uint32_t>(t / spec.resolution_ms);
+    if (index[k] < FirstKeptIndex(spec, now)) {
+      index[k] = 0;  // older than this tier keeps: not recorded here
+      continue;
+    }
+    any_retained = true;
+    if (state == nullptr) continue;
+    TierRing& ring = state->tier(k);
+    const Bucket* b = nullptr;
+    if (!ring.empty() && ring.back().index == index[k]) {
+      b = &ring.back();
+    } else {
+      b = ring.Find(index[k]);
+    }
+    if (b != nullptr && !CanApply(*b, event.count, event.amount)) {
+      ++rejected_overflow_;
+      return Status::Overflow(
+          "adding count " + std::to_string(event.count) + " and amount " +
+          std::to_string(event.amount) + " would overflow the " +
+          FormatDuration(spec.resolution_ms) + " bucket at " +
+          std::to_string(int64_t{index[k]} * spec.resolution_ms));
+    }
+  }
+  AddResult result{t};
+  ++adds_;
+  if (!any_retained)
+    return result;  // accepted, but older than every tier keeps
+
+  if (state == nullptr) {
+    state = KeyState::Create(&policy, event.key, &bytes_);
+    keys_.insert(state);
+  }
+  const bool members = event.has_member && policy.track_distinct;
+  for (size_t k = 0; k < tiers; ++k) {
+    const TierSpec& spec = policy.tiers[k];
+    const uint32_t first_kept = FirstKeptIndex(spec, now);
+    if (index[k] < first_kept) continue;
+    TierRing& ring = state->tier(k);
+    if (!ring.empty() && ring.at(0).index < first_kept) {
+      uint32_t dropped = ring.ExpireBefore(first_kept, &bytes_);
+      buckets_ -= dropped;
+      expired_buckets_ += dropped;
+    }
+    const uint32_t before = ring.size();
+    Bucket* b = ring.FindOrInsert(index[k], &bytes_);
+    buckets_ += ring.size() - before;
+    ApplyToBucket(*b, event.count, event.amount);
+    if (members)
+      AddBucketMember(*b, member_hash, options_->distinct_exact_limit, &bytes_);
+  }
+  return result;
+}
+
+Result<Answer> Shard::QueryLocked(const KeyState* state, const Policy& policy,
+                                  int64_t now, int64_t from_ms, int64_t to_ms,
+                                  uint32_t aggs) const {
+  const WindowPlan plan = PlanWindow(policy.tiers, now, from_ms, to_ms);
+  Answer answer;
+  answer.covered_from_ms = plan.covered_from_ms;
+  answer.covered_to_ms = plan.covered_to_ms;
+  answer.resolution_ms = plan.resolution_ms;
+  if (state == nullptr) return answer;
+
+  const bool want_distinct = (aggs & kAggDistinct) != 0;
+  thread_local DistinctCounter distinct;
+  if (want_distinct) distinct.Reset(options_->distinct_exact_limit);
+  int64_t count = 0;
+  Int128 sum = 0;
+  int64_t min = std::numeric_limits<int64_t>::max();
+  int64_t max = std::numeric_limits<int64_t>::min();
+  bool count_overflow = false;
+  for (uint32_t r = 0; r < plan.run_count; ++r) {
+    const TierRun& run = plan.runs[r];
+    const TierRing& ring = state->tier(run.tier);
+    for (uint32_t i = ring.LowerBound(run.first_index); i < ring.size(); ++i) {
+      const Bucket& b = ring.at(i);
+      if (b.index > run.last_index) break;
+      count_overflow |= __builtin_add_overflow(count, b.count, &count);
+      sum += b.sum;
+      min = std::min(min, b.min);
+      max = std::max(max, b.max);
+      if (want_distinct) distinct.AddBucket(b);
+    }
+  }
+  if (count_overflow || sum > std::numeric_limits<int64_t>::max() ||
+      sum < std::numeric_limits<int64_t>::min()) {
+    return Status::Overflow("the window's count or sum does not fit in int64");
+  }
+  answer.count = count;
+  answer.sum = static_cast<int64_t>(sum);
+  if (count > 0) {
+    answer.min = min;
+    answer.max = max;
+    answer.avg = static_cast<double>(answer.sum) / static_cast<double>(count);
+  }
+  if (want_distinct) {
+    answer.distinct = distinct.Count();
+    answer.exact = distinct.exact();
+    if (!answer.exact)
+      answer.distinct_error = HyperLogLog::kRelativeStandardError;
+  }
+  return answer;
+}
+
+Result<Answer> Shard::Query(KeyLookup key, const Window& window,
+                            uint32_t aggs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = AdvanceClock();
+  ++queries_;
+  int64_t from = window.from_ms, to = window.to_ms;
+  if (window.length_ms != 0) {
+    const int64_t at = window.to_ms == kNow ? now : window.to_ms;
+    if (window.length_ms < 0 || at < 0 || at >= kMaxTimeMs) {
+      ++rejected_invalid_;
+      return Status::InvalidWindow(
+          "a 'last' window needs a positive length and a time in range");
+    }
+    from = std::max<int64_t>(0, at - window.length_ms + 1);
+    to = at + 1;
+  }
+  if (from < 0 || from >= to || to > kMaxTimeMs) {
+    ++rejected_invalid_;
+    return Status::InvalidWindow(
+        "window [" + std::to_string(from) + ", " + std::to_string(to) +
+        ") must satisfy 0 <= from < to <= " + std::to_string(kMaxTimeMs));
+  }
+  const KeyState* state = FindLocked(key);
+  const Policy& policy =
+      state ? state->policy() : options_->policies.Match(key.key);
+  if ((aggs & kAggDistinct) && !policy.track_distinct) {
+    ++rejected_invalid_;
+    return Status::InvalidArgument("policy '" + policy.name +
+                                   "' does not track distinct members");
+  }
+  return QueryLocked(state, policy, now, from, to, aggs);
+}
+
+Result<std::vector<RangePoint>> Shard::Range(KeyLookup key, int64_t from_ms,
+                                             int64_t to_ms, int64_t step_ms,
+                                             uint32_t aggs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = AdvanceClock();
+  ++queries_;
+  if (from_ms < 0 || from_ms >= to_ms || to_ms > kMaxTimeMs || step_ms <= 0) {
+    ++rejected_invalid_;
+    return Status::InvalidWindow(
+        "range needs 0 <= from < to and a positive step");
+  }
+  if ((to_ms - from_ms - 1) / step_ms + 1 > Engine::kMaxRangePoints) {
+    ++rejected_invalid_;
+    return Status::InvalidArgument("range would have more than " +
+                                   std::to_string(Engine::kMaxRangePoints) +
+                                   " points; use a larger step");
+  }
+  const KeyState* state = FindLocked(key);
+  const Policy& policy =
+      state ? state->policy() : options_->policies.Match(key.key);
+  if ((aggs & kAggDistinct) && !policy.track_distinct) {
+    ++rejected_invalid_;
+    return Status::InvalidArgument("policy '" + policy.name +
+                                   "' does not track distinct members");
+  }
+  std::vector<RangePoint> points;
+  for (int64_t start = from_ms; start < to_ms; start += step_ms) {
+    Result<Answer> answer = QueryLocked(state, policy, now, start,
+                                        std::min(start + step_ms, to_ms), aggs);
+    if (!answer.ok()) return answer.status();
+    points.push_back({start, *answer});
+  }
+  return points;
+}
+
+Result<KeyInfo> Shard::Inspect(KeyLookup key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  AdvanceClock();
+  const KeyState* state = FindLocked(key);
+  if (state == nullptr) return Status::NotFound("no such key");
+  const Policy& policy = state->policy();
+  KeyInfo info;
+  info.key = std::string(state->key());
+  info.policy = policy.name;
+  info.track_distinct = policy.track_distinct;
+  info.max_lateness_ms = policy.max_lateness_ms;
+  info.max_skew_ms = policy.max_skew_ms;
+  info.bytes = KeyState::AllocSize(state->tier_count(), state->key().size());
+  for (size_t k = 0; k < state->tier_count(); ++k) {
+    const TierRing& ring = state->tier(k);
+    TierInfo tier;
+    tier.spec = policy.tiers[k];
+    tier.buckets = ring.size();
+    tier.bytes = ring.HeapBytes();
+    for (uint32_t i = 0; i < ring.size(); ++i)
+      tier.sketches += ring.at(i).is_sketch();
+    if (!ring.empty()) {
+      tier.first_bucket_ms =
+          int64_t{ring.at(0).index} * tier.spec.resolution_ms;
+      tier.last_bucket_ms =
+          int64_t{ring.back().index} * tier.spec.resolution_ms;
+    }
+    info.bytes += tier.bytes;
+    info.tiers.push_back(tier);
+  }
+  return info;
+}
+
+void Shard::EraseLocked(KeyState* state) {
+  for (size_t k = 0; k < state->tier_count(); ++k)
+    buckets_ -= state->tier(k).size();
+  keys_.erase(state);
+  KeyState::Destroy(state, &bytes_);
+}
+
+bool Shard::Delete(KeyLookup key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KeyState* state = FindLocked(key);
+  if (state == nullptr) return false;
+  EraseLocked(state);
+  ++deleted_keys_;
+  return true;
+}
+
+uint64_t Shard::ExpireLocked(KeyState* state, int64_t now) {
+  uint64_t dropped = 0;
+  for (size_t k = 0; k < state->tier_count(); ++k) {
+    dropped += state->tier(k).ExpireBefore(
+        FirstKeptIndex(state->policy().tiers[k], now), &bytes_);
+  }
+  buckets_ -= dropped;
+  expired_buckets_ += dropped;
+  return dropped;
+}
+
+uint64_t Shard::Sweep() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = AdvanceClock();
+  std::vector<KeyState*> empty;
+  for (KeyState* state : keys_) {
+    ExpireLocked(state, now);
+    if (state->empty()) empty.push_back(state);
+  }
+  for (KeyState* state : empty) EraseLocked(state);
+  expired_keys_ += empty.size();
+  return empty.size();
+}
+
+bool Shard::ScanFrom(uint64_t min_hash, size_t limit,
+                     std::vector<std::pair<uint64_t, std::string>>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<uint64_t, const KeyState*>> candidates;
+  for (const KeyState* state : keys_) {
+    uint64_t h = HashKeyBytes(state->key(), options_->hash_seed);
+    if (h >= min_hash) candidates.emplace_back(h, state);
+  }
+  auto by_hash = [](const auto& a, const auto& b) { return a.first < b.first; };
+  size_t take = candidates.size();
+  if (limit < candidates.size()) {
+    std::nth_element(candidates.begin(), candidates.begin() + limit - 1,
+                     candidates.end(), by_hash);
+    const uint64_t cut = candidates[limit - 1].first;
+    // Keys sharing the cut hash go out together, or the cursor would skip one.
+    auto tail = std::partition(candidates.begin() + limit, candidates.end(),
+                               [cut](const auto& c) { return c.first == cut; });
+    take = static_cast<size_t>(tail - candidates.begin());
+  }
+  std::sort(candidates.begin(), candidates.begin() + take, by_hash);
+  for (size_t i = 0; i < take; ++i) {
+    out->emplace_back(candidates[i].first,
+                      std::string(candidates[i].second->key()));
+  }
+  return take < candidates.size();
+}
+
+void Shard::AddStats(EngineStats* stats) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats->keys += keys_.size();
+  stats->buckets += buckets_;
+  // boost's flat table: one pointer per slot plus 16 metadata bytes per 15
+  // slots.
+  const int64_t table =
+      static_cast<int64_t>(keys_.bucket_count() * sizeof(KeyState*) +
+                           keys_.bucket_count() * 16 / 15);
+  stats->table_bytes += table;
+  stats->bytes += bytes_ + table;
+  stats->adds += adds_;
+  stats->queries += queries_;
+  stats->rejected_invalid += rejected_invalid_;
+  stats->rejected_time += rejected_time_;
+  stats->rejected_overflow += rejected_overflow_;
+  stats->expired_buckets += expired_buckets_;
+  stats->expired_keys += expired_keys_;
+  stats->deleted_keys += deleted_keys_;
+}
+
+}  // namespace tally

@@ -1,0 +1,116 @@
+// Shard: one slice of the key space (by the top bits of the key hash) with its
+// own mutex, key table, clock watermark, byte count and statistics. Internal
+// to the engine: callers go through Engine, which hashes the key once and
+// picks the shard.
+//
+// Thread safety: every public method takes the shard's mutex.
+
+#ifndef TALLY_STORAGE_SHARD_H_
+#define TALLY_STORAGE_SHARD_H_
+
+#include <boost/unordered/unordered_flat_set.hpp>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "storage/engine.h"
+#include "storage/key_state.h"
+
+namespace tally {
+
+// A key and its engine hash, for lookups without building a KeyState.
+struct KeyLookup {
+  std::string_view key;
+  uint64_t hash;
+};
+
+uint64_t HashKeyBytes(std::string_view key, uint64_t seed);
+
+class Shard {
+ public:
+  explicit Shard(const EngineOptions* options);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  Result<AddResult> Add(const AddEvent& event, uint64_t hash,
+                        uint64_t member_hash);
+  Result<Answer> Query(KeyLookup key, const Window& window, uint32_t aggs);
+  Result<std::vector<RangePoint>> Range(KeyLookup key, int64_t from_ms,
+                                        int64_t to_ms, int64_t step_ms,
+                                        uint32_t aggs);
+  Result<KeyInfo> Inspect(KeyLookup key);
+  bool Delete(KeyLookup key);
+  uint64_t Sweep();
+
+  // Appends (hash, key) for the keys with hash >= min_hash, smallest hashes
+  // first: at least `limit` of them when the shard has that many (more when
+  // hashes tie at the cut). Returns false when the shard has no more keys
+  // past those appended.
+  bool ScanFrom(uint64_t min_hash, size_t limit,
+                std::vector<std::pair<uint64_t, std::string>>* out);
+
+  void AddStats(EngineStats* stats) const;
+
+ private:
+  struct Hasher {
+    using is_transparent = void;
+    using is_avalanching = void;
+    uint64_t seed;
+    size_t operator()(const KeyState* s) const {
+      return Remix(HashKeyBytes(s->key(), seed));
+    }
+    size_t operator()(const KeyLookup& k) const { return Remix(k.hash); }
+    // The top bits chose the shard; spread the rest over the table.
+    static size_t Remix(uint64_t h) {
+      h ^= h >> 31;
+      h *= 0x9E3779B97F4A7C15ull;
+      return h ^ (h >> 29);
+    }
+  };
+  struct Equal {
+    using is_transparent = void;
+    bool operator()(const KeyState* a, const KeyState* b) const {
+      return a->key() == b->key();
+    }
+    bool operator()(const KeyLookup& a, const KeyState* b) const {
+      return a.key == b->key();
+    }
+    bool operator()(const KeyState* a, const KeyLookup& b) const {
+      return a->key() == b.key;
+    }
+  };
+  using Table = boost::unordered_flat_set<KeyState*, Hasher, Equal>;
+
+  // REQUIRES: mu_ held. Time never goes backwards within a shard.
+  int64_t AdvanceClock();
+  KeyState* FindLocked(KeyLookup key) const;
+  Result<Answer> QueryLocked(const KeyState* state, const Policy& policy,
+                             int64_t now, int64_t from_ms, int64_t to_ms,
+                             uint32_t aggs) const;
+  // Drops buckets past retention in every tier; returns buckets dropped.
+  uint64_t ExpireLocked(KeyState* state, int64_t now);
+  void EraseLocked(KeyState* state);
+
+  const EngineOptions* options_;
+  mutable std::mutex mu_;
+  Table keys_;
+  int64_t now_ms_ = 0;
+  int64_t bytes_ = 0;  // key states, rings and members (not the table)
+  uint64_t buckets_ = 0;
+  uint64_t adds_ = 0;
+  mutable uint64_t queries_ = 0;
+  uint64_t rejected_invalid_ = 0;
+  uint64_t rejected_time_ = 0;
+  uint64_t rejected_overflow_ = 0;
+  uint64_t expired_buckets_ = 0;
+  uint64_t expired_keys_ = 0;
+  uint64_t deleted_keys_ = 0;
+};
+
+}  // namespace tally
+
+#endif  // TALLY_STORAGE_SHARD_H_

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Checks the layer rules of docs/design.md on the source tree:
+#   storage/  never includes FlatBuffers, Asio, gflags, server/ or client/;
+#   protocol/ never includes storage/, server/ or client/;
+#   client/   never includes storage/ or server/;
+#   only *_main.cc and flags.cc read FLAGS_*.
+set -u
+cd "$(dirname "$0")/.."
+fail=0
+check() {  # check <dir> <regex> <why>
+  local hits
+  hits=$(grep -rnE "$2" "$1" --include='*.h' --include='*.cc' 2>/dev/null)
+  if [ -n "$hits" ]; then echo "layering: $3:"; echo "$hits"; fail=1; fi
+}
+check storage  '#include [<"](flatbuffers|boost/asio|gflags|server/|client/)' 'storage/ must not depend on these'
+check protocol '#include "(storage|server|client)/'                            'protocol/ must not depend on these'
+check client   '#include "(storage|server)/'                                     'client/ must not depend on these'
+flags=$(grep -rln 'FLAGS_' storage protocol server client tools --include='*.h' --include='*.cc' 2>/dev/null \
+        | grep -vE '(_main\.cc|/flags\.cc)$')
+if [ -n "$flags" ]; then echo "layering: FLAGS_ read outside *_main.cc / flags.cc:"; echo "$flags"; fail=1; fi
+[ $fail -eq 0 ] && echo "layering: ok"
+exit $fail
