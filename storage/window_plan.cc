@@ -91,7 +91,12 @@ WindowPlan PlanWindow(const std::vector<TierSpec>& tiers, int64_t now_ms,
     const int64_t ct = CeilTo(to_ms, tiers[k].resolution_ms);
     if (cf >= ct) break;  // nothing to cover at this or any coarser edge
     WindowPlan plan = Walk(tiers, start, ct, cf, tiers[k].resolution_ms);
-    if (plan.covered_from_ms == cf) return plan;
+    if (plan.covered_from_ms == cf) {
+      // The far edge was rounded at the far tier's resolution, even when the
+      // last bucket summed there happens to be a finer one.
+      plan.resolution_ms = far_resolution;
+      return plan;
+    }
     if (!have_best || plan.covered_from_ms < best.covered_from_ms) {
       best = plan;
       have_best = true;
