@@ -115,6 +115,10 @@ struct KeyInfo {
   bool track_distinct = false;
   int64_t max_lateness_ms = 0;
   int64_t max_skew_ms = 0;
+  // A key with few events keeps them raw (exact) instead of in tier buckets
+  // until it has more than kMaxRawEvents (docs/design.md).
+  bool raw = false;
+  uint32_t raw_events = 0;
   std::vector<TierInfo> tiers;
   int64_t bytes = 0;  // everything this key holds
 };
@@ -136,6 +140,7 @@ struct EngineStats {
   uint64_t rejected_overflow = 0;
   uint64_t expired_buckets = 0;
   uint64_t expired_keys = 0;
+  uint64_t converted_keys = 0;  // raw keys that grew into tier rings
   uint64_t deleted_keys = 0;
 };
 

@@ -2,13 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 #include <string>
+
+#include "storage/key_state.h"
 
 namespace tally {
 namespace {
 
-constexpr int64_t kT0 = 1'700'000'000'000;  // a whole second, minute and hour
+constexpr int64_t kT0 = 1'700'000'000'000;  // a whole second
 
 class EngineTest : public testing::Test {
  protected:
@@ -236,14 +239,21 @@ TEST_F(EngineTest, InspectReportsTiersBucketsAndBytes) {
   auto info = engine_->Inspect("k");
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->policy, "default");
+  EXPECT_TRUE(info->raw);  // two events: kept raw
+  EXPECT_EQ(info->raw_events, 2u);
   ASSERT_EQ(info->tiers.size(), 4u);
+  // Past kMaxRawEvents the key moves into tier rings.
+  for (uint32_t i = 0; i < kMaxRawEvents; ++i) ASSERT_TRUE(Add("k").ok());
+  info = engine_->Inspect("k");
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->raw);
   EXPECT_EQ(info->tiers[0].buckets, 2u);  // two seconds
   EXPECT_EQ(info->tiers[1].buckets, 2u);  // two minutes
-  EXPECT_EQ(info->tiers[2].buckets,
-            1u);  // one hour (kT0 - 2 min is in the previous hour? no)
+  EXPECT_EQ(info->tiers[2].buckets, 1u);  // one hour
   EXPECT_EQ(info->tiers[0].last_bucket_ms, kT0);
   EXPECT_EQ(info->tiers[0].first_bucket_ms, kT0 - 2 * kMinuteMs);
   EXPECT_GT(info->bytes, 0);
+  EXPECT_EQ(engine_->Stats().converted_keys, 1u);
   EXPECT_EQ(engine_->Inspect("nope").status().code(), Code::kNotFound);
 }
 
@@ -251,26 +261,62 @@ TEST_F(EngineTest, ASparseKeyCostsBytesNotADenseRing) {
   ASSERT_TRUE(Add("user:42", kNow, 100, "card:1").ok());
   auto info = engine_->Inspect("user:42");
   ASSERT_TRUE(info.ok());
-  // 16 B header + 4 x 16 B rings + 7 B key + 4 buckets x 48 B; the member is
-  // inline.
-  EXPECT_EQ(info->bytes, 16 + 64 + 7 + 4 * 48);
+  // 16 B header + 7 B key padded to 8 + one 32 B raw event.
+  EXPECT_EQ(info->bytes, 16 + 8 + 32);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(Add("user:42", kNow, 100, "card:1").ok());
+  info = engine_->Inspect("user:42");
+  // Tiered, all 41 events in one bucket per tier: header, 4 rings, 4 buckets.
+  EXPECT_EQ(info->bytes, 16 + 8 + 4 * 16 + 4 * 48);
 }
 
 TEST_F(EngineTest, ExpiredBucketsAreReclaimedAndEmptyKeysDisappear) {
-  ASSERT_TRUE(Add("k").ok());
+  for (uint32_t i = 0; i <= kMaxRawEvents; ++i) ASSERT_TRUE(Add("k").ok());
+  ASSERT_TRUE(Add("raw").ok());
   const int64_t full = engine_->Stats().bytes;
   clock_.Advance(3 * kHourMs);  // past the 1 s tier
   EXPECT_EQ(engine_->Sweep(), 0u);
   EXPECT_EQ(engine_->Inspect("k")->tiers[0].buckets, 0u);
   EXPECT_LT(engine_->Stats().bytes, full);
   clock_.Advance(401 * kDayMs);  // past every tier
-  EXPECT_EQ(engine_->Sweep(), 1u);
+  EXPECT_EQ(engine_->Sweep(), 2u);
   EXPECT_EQ(engine_->Inspect("k").status().code(), Code::kNotFound);
+  EXPECT_EQ(engine_->Inspect("raw").status().code(), Code::kNotFound);
   EngineStats stats = engine_->Stats();
   EXPECT_EQ(stats.keys, 0u);
   EXPECT_EQ(stats.buckets, 0u);
   EXPECT_EQ(stats.bytes, stats.table_bytes);
-  EXPECT_EQ(stats.expired_keys, 1u);
+  EXPECT_EQ(stats.expired_keys, 2u);
+}
+
+TEST_F(EngineTest, RawAndTieredKeysGiveTheSameAnswers) {
+  // "raw" keeps 32 events raw; "tiered" gets the same events plus one 47 h
+  // old, which moves it into tier rings but lies outside every window below.
+  std::mt19937_64 rng(11);
+  for (uint32_t i = 0; i < kMaxRawEvents; ++i) {
+    const int64_t t = kT0 - static_cast<int64_t>(rng() % (3 * kHourMs));
+    const int64_t amount = static_cast<int64_t>(rng() % 1000) - 100;
+    const std::string member = "m" + std::to_string(rng() % 9);
+    ASSERT_TRUE(Add("raw", t, amount, member).ok());
+    ASSERT_TRUE(Add("tiered", t, amount, member).ok());
+  }
+  ASSERT_TRUE(Add("tiered", kT0 - 47 * kHourMs, 5, "old").ok());
+  ASSERT_TRUE(engine_->Inspect("raw")->raw);
+  ASSERT_FALSE(engine_->Inspect("tiered")->raw);
+  for (int i = 0; i < 500; ++i) {
+    const int64_t to = kT0 + 1 - static_cast<int64_t>(rng() % (4 * kHourMs));
+    const int64_t from = to - 1 - static_cast<int64_t>(rng() % (2 * kHourMs));
+    const Window w =
+        Window::Between(std::max<int64_t>(from, kT0 - 40 * kHourMs), to);
+    Answer a = *engine_->Query("raw", w), b = *engine_->Query("tiered", w);
+    ASSERT_EQ(a.count, b.count) << i;
+    ASSERT_EQ(a.sum, b.sum);
+    ASSERT_EQ(a.min, b.min);
+    ASSERT_EQ(a.max, b.max);
+    ASSERT_EQ(a.distinct, b.distinct);
+    ASSERT_EQ(a.covered_from_ms, b.covered_from_ms);
+    ASSERT_EQ(a.covered_to_ms, b.covered_to_ms);
+  }
 }
 
 TEST_F(EngineTest, DeleteRemovesTheKeyAndItsMemory) {

@@ -23,6 +23,31 @@ uint32_t FirstKeptIndex(const TierSpec& tier, int64_t now_ms) {
       std::max<int64_t>(0, RetainedStart(tier, now_ms)) / tier.resolution_ms);
 }
 
+// Whether the bucket `index` (at `resolution`) of a raw key can take another
+// count and amount: the same rule a tiered key applies to its bucket.
+bool RawBucketCanApply(const KeyState& state, int64_t resolution,
+                       uint32_t index, int64_t count, int64_t amount) {
+  int64_t total_count = count, total_sum = amount;
+  for (uint32_t i = 0; i < state.raw_size(); ++i) {
+    const RawEvent& e = state.raw_events()[i];
+    if (e.time_ms / resolution != index) continue;
+    if (__builtin_add_overflow(total_count, e.count, &total_count) ||
+        __builtin_add_overflow(total_sum, e.amount, &total_sum)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status OverflowStatus(const AddEvent& event, const TierSpec& spec,
+                      uint32_t index) {
+  return Status::Overflow("adding count " + std::to_string(event.count) +
+                          " and amount " + std::to_string(event.amount) +
+                          " would overflow the " +
+                          FormatDuration(spec.resolution_ms) + " bucket at " +
+                          std::to_string(int64_t{index} * spec.resolution_ms));
+}
+
 std::string TimeRangeMessage(int64_t t, int64_t now, const Policy& policy) {
   if (t > now) {
     return "event time " + std::to_string(t) + " is " +
@@ -74,32 +99,29 @@ Result<AddResult> Shard::Add(const AddEvent& event, uint64_t hash,
   }
 
   // Validate everything before changing anything: a failed add leaves no trace.
-  const size_t tiers = policy.tiers.size();
-  uint32_t index[kMaxTiers];
   bool any_retained = false;
-  for (size_t k = 0; k < tiers; ++k) {
-    const TierSpec& spec = policy.tiers[k];
-    index[k] = static_cast<uint32_t>(t / spec.resolution_ms);
-    if (index[k] < FirstKeptIndex(spec, now)) {
-      index[k] = 0;  // older than this tier keeps: not recorded here
-      continue;
-    }
+  for (const TierSpec& spec : policy.tiers) {
+    const uint32_t index = static_cast<uint32_t>(t / spec.resolution_ms);
+    if (index < FirstKeptIndex(spec, now)) continue;  // not kept in this tier
     any_retained = true;
     if (state == nullptr) continue;
-    TierRing& ring = state->tier(k);
-    const Bucket* b = nullptr;
-    if (!ring.empty() && ring.back().index == index[k]) {
-      b = &ring.back();
+    bool fits;
+    if (state->is_raw()) {
+      fits = RawBucketCanApply(*state, spec.resolution_ms, index, event.count,
+                               event.amount);
     } else {
-      b = ring.Find(index[k]);
+      const TierRing& ring = state->tier(&spec - policy.tiers.data());
+      const Bucket* b = nullptr;
+      if (!ring.empty() && ring.back().index == index) {
+        b = &ring.back();
+      } else {
+        b = const_cast<TierRing&>(ring).Find(index);
+      }
+      fits = b == nullptr || CanApply(*b, event.count, event.amount);
     }
-    if (b != nullptr && !CanApply(*b, event.count, event.amount)) {
+    if (!fits) {
       ++rejected_overflow_;
-      return Status::Overflow(
-          "adding count " + std::to_string(event.count) + " and amount " +
-          std::to_string(event.amount) + " would overflow the " +
-          FormatDuration(spec.resolution_ms) + " bucket at " +
-          std::to_string(int64_t{index[k]} * spec.resolution_ms));
+      return OverflowStatus(event, spec, index);
     }
   }
   AddResult result{t};
@@ -107,29 +129,66 @@ Result<AddResult> Shard::Add(const AddEvent& event, uint64_t hash,
   if (!any_retained)
     return result;  // accepted, but older than every tier keeps
 
+  const RawEvent raw{
+      t, event.count, event.amount,
+      event.has_member && policy.track_distinct ? member_hash : 0};
   if (state == nullptr) {
-    state = KeyState::Create(&policy, event.key, &bytes_);
+    state = KeyState::CreateRaw(&policy, event.key, 1, &bytes_);
     keys_.insert(state);
   }
-  const bool members = event.has_member && policy.track_distinct;
-  for (size_t k = 0; k < tiers; ++k) {
+  if (state->is_raw()) {
+    if (state->raw_size() < state->raw_capacity()) {
+      state->AppendRaw(raw);
+      return result;
+    }
+    if (state->raw_capacity() < kMaxRawEvents) {
+      keys_.erase(state);
+      state = KeyState::GrowRaw(state, state->raw_capacity() * 2, &bytes_);
+      keys_.insert(state);
+      state->AppendRaw(raw);
+      return result;
+    }
+    state = ConvertToTiered(state, now);
+  }
+  ApplyTiered(state, raw, now);
+  return result;
+}
+
+KeyState* Shard::ConvertToTiered(KeyState* raw_state, int64_t now) {
+  KeyState* tiered =
+      KeyState::CreateTiered(&raw_state->policy(), raw_state->key(), &bytes_);
+  for (uint32_t i = 0; i < raw_state->raw_size(); ++i) {
+    ApplyTiered(tiered, raw_state->raw_events()[i], now);
+  }
+  keys_.erase(raw_state);
+  KeyState::Destroy(raw_state, &bytes_);
+  keys_.insert(tiered);
+  ++converted_keys_;
+  return tiered;
+}
+
+void Shard::ApplyTiered(KeyState* state, const RawEvent& e, int64_t now) {
+  const Policy& policy = state->policy();
+  for (size_t k = 0; k < policy.tiers.size(); ++k) {
     const TierSpec& spec = policy.tiers[k];
+    const uint32_t index =
+        static_cast<uint32_t>(e.time_ms / spec.resolution_ms);
     const uint32_t first_kept = FirstKeptIndex(spec, now);
-    if (index[k] < first_kept) continue;
+    if (index < first_kept) continue;  // older than this tier keeps
     TierRing& ring = state->tier(k);
     if (!ring.empty() && ring.at(0).index < first_kept) {
-      uint32_t dropped = ring.ExpireBefore(first_kept, &bytes_);
+      const uint32_t dropped = ring.ExpireBefore(first_kept, &bytes_);
       buckets_ -= dropped;
       expired_buckets_ += dropped;
     }
     const uint32_t before = ring.size();
-    Bucket* b = ring.FindOrInsert(index[k], &bytes_);
+    Bucket* b = ring.FindOrInsert(index, &bytes_);
     buckets_ += ring.size() - before;
-    ApplyToBucket(*b, event.count, event.amount);
-    if (members)
-      AddBucketMember(*b, member_hash, options_->distinct_exact_limit, &bytes_);
+    ApplyToBucket(*b, e.count, e.amount);
+    if (e.member != 0) {
+      AddBucketMember(*b, e.member, options_->distinct_exact_limit, &bytes_);
+    }
   }
-  return result;
 }
 
 Result<Answer> Shard::QueryLocked(const KeyState* state, const Policy& policy,
@@ -150,7 +209,22 @@ Result<Answer> Shard::QueryLocked(const KeyState* state, const Policy& policy,
   int64_t min = std::numeric_limits<int64_t>::max();
   int64_t max = std::numeric_limits<int64_t>::min();
   bool count_overflow = false;
-  for (uint32_t r = 0; r < plan.run_count; ++r) {
+  if (state->is_raw()) {
+    // The plan decided what is covered; the raw events inside it are exactly
+    // what tier buckets would have summed.
+    for (uint32_t i = 0; i < state->raw_size(); ++i) {
+      const RawEvent& e = state->raw_events()[i];
+      if (e.time_ms < plan.covered_from_ms || e.time_ms >= plan.covered_to_ms) {
+        continue;
+      }
+      count_overflow |= __builtin_add_overflow(count, e.count, &count);
+      sum += e.amount;
+      min = std::min(min, e.amount);
+      max = std::max(max, e.amount);
+      if (want_distinct && e.member != 0) distinct.Add(e.member);
+    }
+  }
+  for (uint32_t r = 0; !state->is_raw() && r < plan.run_count; ++r) {
     const TierRun& run = plan.runs[r];
     const TierRing& ring = state->tier(run.tier);
     for (uint32_t i = ring.LowerBound(run.first_index); i < ring.size(); ++i) {
@@ -263,7 +337,14 @@ Result<KeyInfo> Shard::Inspect(KeyLookup key) {
   info.track_distinct = policy.track_distinct;
   info.max_lateness_ms = policy.max_lateness_ms;
   info.max_skew_ms = policy.max_skew_ms;
-  info.bytes = KeyState::AllocSize(state->tier_count(), state->key().size());
+  info.bytes = state->AllocSize();
+  info.raw = state->is_raw();
+  if (state->is_raw()) {
+    info.raw_events = state->raw_size();
+    for (const TierSpec& spec : policy.tiers)
+      info.tiers.push_back({.spec = spec});
+    return info;
+  }
   for (size_t k = 0; k < state->tier_count(); ++k) {
     const TierRing& ring = state->tier(k);
     TierInfo tier;
@@ -285,8 +366,9 @@ Result<KeyInfo> Shard::Inspect(KeyLookup key) {
 }
 
 void Shard::EraseLocked(KeyState* state) {
-  for (size_t k = 0; k < state->tier_count(); ++k)
+  for (size_t k = 0; !state->is_raw() && k < state->tier_count(); ++k) {
     buckets_ -= state->tier(k).size();
+  }
   keys_.erase(state);
   KeyState::Destroy(state, &bytes_);
 }
@@ -301,6 +383,12 @@ bool Shard::Delete(KeyLookup key) {
 }
 
 uint64_t Shard::ExpireLocked(KeyState* state, int64_t now) {
+  if (state->is_raw()) {
+    // A raw event leaves once even the coarsest tier no longer keeps it.
+    const TierSpec& coarsest = state->policy().tiers.back();
+    return state->ExpireRawBefore(int64_t{FirstKeptIndex(coarsest, now)} *
+                                  coarsest.resolution_ms);
+  }
   uint64_t dropped = 0;
   for (size_t k = 0; k < state->tier_count(); ++k) {
     dropped += state->tier(k).ExpireBefore(
@@ -370,6 +458,7 @@ void Shard::AddStats(EngineStats* stats) const {
   stats->expired_buckets += expired_buckets_;
   stats->expired_keys += expired_keys_;
   stats->deleted_keys += deleted_keys_;
+  stats->converted_keys += converted_keys_;
 }
 
 }  // namespace tally

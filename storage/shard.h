@@ -94,6 +94,10 @@ class Shard {
   // Drops buckets past retention in every tier; returns buckets dropped.
   uint64_t ExpireLocked(KeyState* state, int64_t now);
   void EraseLocked(KeyState* state);
+  // Replays a full raw key into tier rings; returns the tiered key.
+  KeyState* ConvertToTiered(KeyState* raw_state, int64_t now);
+  // Applies one event to every tier that still keeps its bucket.
+  void ApplyTiered(KeyState* state, const RawEvent& e, int64_t now);
 
   const EngineOptions* options_;
   mutable std::mutex mu_;
@@ -109,6 +113,7 @@ class Shard {
   uint64_t expired_buckets_ = 0;
   uint64_t expired_keys_ = 0;
   uint64_t deleted_keys_ = 0;
+  uint64_t converted_keys_ = 0;
 };
 
 }  // namespace tally

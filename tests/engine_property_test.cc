@@ -98,7 +98,11 @@ void RunSeed(uint64_t seed) {
   for (int step = 0; step < 12000; ++step) {
     const int64_t now = clock.NowMs();
     const int op = static_cast<int>(uniform(0, 99));
-    const std::string& key = keys[uniform(0, keys.size() - 1)];
+    // Some keys are hot; "few:*" keys see a few dozen events each, so raw keys
+    // and their conversion to tier rings are exercised too.
+    const std::string few = "few:" + std::to_string(uniform(0, 59));
+    const std::string& key =
+        uniform(0, 3) == 0 ? few : keys[uniform(0, keys.size() - 1)];
     const Policy& policy = options.policies.Match(key);
     if (op < 55) {  // add
       AddEvent e;

@@ -1,0 +1,39 @@
+#include "tools/bench/w1.h"
+
+#include <charconv>
+#include <cstring>
+
+namespace tally::bench {
+
+W1::W1(const W1Config& config) : config_(config), zipf_(config.keys) {}
+
+uint64_t W1::DrawId(std::mt19937_64& rng) const {
+  const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+  return W1IdForRank(zipf_.Sample(u), config_.keys);
+}
+
+W1Event W1::MakeEvent(uint64_t id, int64_t ts_ms, std::mt19937_64& rng) const {
+  const uint64_t r = rng();
+  return {id, ts_ms, static_cast<int64_t>((r >> 3) % 100'000) + 1,
+          id * 8 + (r & 7)};
+}
+
+int64_t W1::HistoryTime(uint64_t i) const {
+  constexpr int64_t kDay = 86'400'000;
+  return config_.t0_ms - kDay +
+         static_cast<int64_t>(i * static_cast<uint64_t>(kDay) /
+                              config_.history);  // H < 1e11
+}
+
+std::string_view W1::Key(uint64_t id, char* buf) {
+  std::memcpy(buf, "user:", 5);
+  char* end = std::to_chars(buf + 5, buf + 32, id).ptr;
+  return {buf, static_cast<size_t>(end - buf)};
+}
+
+std::string_view W1::Member(uint64_t member, char* buf) {
+  char* end = std::to_chars(buf, buf + 32, member).ptr;
+  return {buf, static_cast<size_t>(end - buf)};
+}
+
+}  // namespace tally::bench

@@ -1,0 +1,72 @@
+// tally-bench: workload W1 (PERFORMANCE.md) against the engine in-process
+// (--embedded) or a running tallyd (--host/--port). Prints a table and, with
+// --json, one final JSON object.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "tools/bench/embedded_runner.h"
+#include "tools/bench/report.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tally-bench: workload W1 against tally (see PERFORMANCE.md)"};
+  tally::bench::RunOptions options;
+  bool embedded = false, json = false;
+  std::string host = "127.0.0.1", phase;
+  int port = 7379;
+  app.add_flag("--embedded", embedded,
+               "Run the storage engine in this process");
+  app.add_option("--host", host, "tallyd address (network mode)");
+  app.add_option("--port", port, "tallyd port (network mode)");
+  app.add_option("--connections,-c", options.connections,
+                 "Closed-loop connections; in --embedded mode, worker threads "
+                 "(default 1: "
+                 "the per-core figure)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--phase", phase,
+                 "Run only this phase after the (untimed) load: "
+                 "load|ingest|query|mixed "
+                 "(default: ingest, query and mixed)")
+      ->check(CLI::IsMember({"load", "ingest", "query", "mixed"}));
+  app.add_option("--batch,-b", options.batch,
+                 "Events per event op (W1 uses 1 and 16)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--seconds", options.seconds,
+                 "Measured seconds per timed phase (W1: 5)")
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--warmup", options.warmup_seconds,
+                 "Warm-up seconds before each phase (W1: 1)")
+      ->check(CLI::Range(0.0, 600.0));
+  app.add_option("--keys,-k", options.w1.keys, "Key space K (W1: 1,000,000)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_option("--history", options.w1.history,
+                 "History events H over 24 h (W1: 1,000,000)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
+  app.add_option("--seed", options.seed,
+                 "Random seed (runs are reproducible per seed)");
+  app.add_flag("--json", json, "Print one final JSON object after the table");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!embedded) {
+    std::fprintf(stderr,
+                 "tally-bench: network mode needs tallyd, which arrives with "
+                 "the server issue; "
+                 "use --embedded\n");
+    return 2;
+  }
+  if (!phase.empty()) {
+    options.phases.clear();
+    if (phase != "load") options.phases.push_back(phase);
+  }
+  // T0: the wall clock at start, on a whole second (PERFORMANCE.md).
+  options.w1.t0_ms = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count() *
+                     1000;
+  tally::bench::BenchReport report = tally::bench::RunEmbedded(options);
+  tally::bench::PrintTable(report);
+  if (json) std::cout << tally::bench::ToJson(report) << std::endl;
+  return report.selfcheck == "ok" ? 0 : 1;
+}
