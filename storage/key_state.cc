@@ -18,6 +18,7 @@ KeyState* KeyState::Allocate(const Policy* policy, std::string_view key,
   state->raw_ = false;
   state->raw_size_ = 0;
   state->raw_capacity_ = 0;
+  state->raw_big_ = false;
   std::memcpy(reinterpret_cast<char*>(state + 1), key.data(), key.size());
   *bytes += static_cast<int64_t>(size);
   return state;
@@ -37,6 +38,7 @@ KeyState* KeyState::GrowRaw(KeyState* state, uint32_t capacity,
   std::memcpy(grown->raw_events(), state->raw_events(),
               state->raw_size_ * sizeof(RawEvent));
   grown->raw_size_ = state->raw_size_;
+  grown->raw_big_ = state->raw_big_;
   Destroy(state, bytes);
   return grown;
 }

@@ -70,7 +70,17 @@ class KeyState {
     return reinterpret_cast<const RawEvent*>(payload());
   }
   // REQUIRES: raw_size() < raw_capacity().
-  void AppendRaw(const RawEvent& e) { raw_events()[raw_size_++] = e; }
+  void AppendRaw(const RawEvent& e) {
+    raw_events()[raw_size_++] = e;
+    raw_big_ |= IsBig(e.count, e.amount);
+  }
+  // Below 2^57 in magnitude, no sum of kMaxRawEvents + 1 values can leave
+  // int64, so a raw key without big values needs no overflow check.
+  static bool IsBig(int64_t count, int64_t amount) {
+    constexpr int64_t kSafe = int64_t{1} << 57;
+    return count >= kSafe || amount >= kSafe || amount <= -kSafe;
+  }
+  bool raw_has_big_values() const { return raw_big_; }
   // Drops raw events older than `min_time_ms`; returns how many.
   uint32_t ExpireRawBefore(int64_t min_time_ms);
 
@@ -100,6 +110,7 @@ class KeyState {
   bool raw_;
   uint8_t raw_size_;
   uint8_t raw_capacity_;
+  bool raw_big_;  // some raw event's count or amount IsBig()
 };
 static_assert(sizeof(KeyState) == 16);
 

@@ -107,15 +107,18 @@ Result<AddResult> Shard::Add(const AddEvent& event, uint64_t hash,
     if (state == nullptr) continue;
     bool fits;
     if (state->is_raw()) {
-      fits = RawBucketCanApply(*state, spec.resolution_ms, index, event.count,
+      fits = (!state->raw_has_big_values() &&
+              !KeyState::IsBig(event.count, event.amount)) ||
+             RawBucketCanApply(*state, spec.resolution_ms, index, event.count,
                                event.amount);
     } else {
-      const TierRing& ring = state->tier(&spec - policy.tiers.data());
+      TierRing& ring = state->tier(&spec - policy.tiers.data());
       const Bucket* b = nullptr;
-      if (!ring.empty() && ring.back().index == index) {
-        b = &ring.back();
+      if (!ring.empty() && ring.back().index <= index) {
+        // In-order events hit the newest bucket or start a new one.
+        if (ring.back().index == index) b = &ring.back();
       } else {
-        b = const_cast<TierRing&>(ring).Find(index);
+        b = ring.Find(index);
       }
       fits = b == nullptr || CanApply(*b, event.count, event.amount);
     }
