@@ -48,6 +48,34 @@ Status OverflowStatus(const AddEvent& event, const TierSpec& spec,
                           std::to_string(int64_t{index} * spec.resolution_ms));
 }
 
+// PlanWindow is a pure function of (tiers, now, from, to), and a decision asks
+// the same windows of many keys within the same millisecond: remember the
+// last few plans per thread. Keyed by the tiers' contents, not the policy's
+// address, which a later engine may reuse for other tiers.
+const WindowPlan& CachedPlan(const Policy& policy, int64_t now, int64_t from,
+                             int64_t to) {
+  struct Entry {
+    int64_t now = -1, from = 0, to = 0;
+    std::vector<TierSpec> tiers;
+    WindowPlan plan;
+  };
+  thread_local Entry cache[4];
+  thread_local uint32_t next = 0;
+  for (Entry& e : cache) {
+    if (e.now == now && e.from == from && e.to == to &&
+        e.tiers == policy.tiers) {
+      return e.plan;
+    }
+  }
+  Entry& e = cache[next++ % 4];
+  e.now = now;
+  e.from = from;
+  e.to = to;
+  e.tiers = policy.tiers;
+  e.plan = PlanWindow(policy.tiers, now, from, to);
+  return e.plan;
+}
+
 std::string TimeRangeMessage(int64_t t, int64_t now, const Policy& policy) {
   if (t > now) {
     return "event time " + std::to_string(t) + " is " +
@@ -197,7 +225,7 @@ void Shard::ApplyTiered(KeyState* state, const RawEvent& e, int64_t now) {
 Result<Answer> Shard::QueryLocked(const KeyState* state, const Policy& policy,
                                   int64_t now, int64_t from_ms, int64_t to_ms,
                                   uint32_t aggs) const {
-  const WindowPlan plan = PlanWindow(policy.tiers, now, from_ms, to_ms);
+  const WindowPlan& plan = CachedPlan(policy, now, from_ms, to_ms);
   Answer answer;
   answer.covered_from_ms = plan.covered_from_ms;
   answer.covered_to_ms = plan.covered_to_ms;
