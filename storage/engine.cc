@@ -3,7 +3,8 @@
 #include <fnmatch.h>
 #include <xxhash.h>
 
-#include <cassert>
+#include <cstdio>
+#include <cstdlib>
 
 #include "storage/key_state.h"
 #include "storage/shard.h"
@@ -36,8 +37,13 @@ uint64_t HashMember(std::string_view member) {
 }
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
-  assert(options_.clock != nullptr);
-  assert(options_.shard_bits >= 1 && options_.shard_bits <= 16);
+  // Programming errors, not input: fail loudly in every build type.
+  if (options_.clock == nullptr || options_.shard_bits < 1 ||
+      options_.shard_bits > 16) {
+    std::fprintf(stderr,
+                 "tally::Engine: needs a clock and 1 <= shard_bits <= 16\n");
+    std::abort();
+  }
   shards_.reserve(size_t{1} << options_.shard_bits);
   for (size_t i = 0; i < (size_t{1} << options_.shard_bits); ++i) {
     shards_.push_back(std::make_unique<Shard>(&options_));

@@ -70,12 +70,13 @@ enum Agg : uint32_t {
 // at + 1), or the absolute half-open [from_ms, to_ms).
 struct Window {
   static Window Last(int64_t length_ms, int64_t at_ms = kNow) {
-    return {.length_ms = length_ms, .from_ms = 0, .to_ms = at_ms};
+    return {.last = true, .length_ms = length_ms, .from_ms = 0, .to_ms = at_ms};
   }
   static Window Between(int64_t from_ms, int64_t to_ms) {
-    return {.length_ms = 0, .from_ms = from_ms, .to_ms = to_ms};
+    return {.last = false, .length_ms = 0, .from_ms = from_ms, .to_ms = to_ms};
   }
-  int64_t length_ms = 0;  // > 0: a `last` window, to_ms holds `at`
+  bool last = false;      // a `last` window: length_ms ending at to_ms (or now)
+  int64_t length_ms = 0;  // > 0 for a `last` window
   int64_t from_ms = 0;
   int64_t to_ms = 0;
 };

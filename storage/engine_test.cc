@@ -130,6 +130,32 @@ TEST_F(EngineTest, InvalidInputIsRejectedWithSpecificCodes) {
             Code::kInvalidKey);
 }
 
+TEST_F(EngineTest, ExtremeInputsGetErrorsNotOverflow) {
+  // Found by review: these used to overflow signed arithmetic (UBSan aborts).
+  Status s = Add("k", std::numeric_limits<int64_t>::min() + 1);
+  EXPECT_EQ(s.code(), Code::kTimeOutOfRange);
+  EXPECT_NE(s.message().find("outside"), std::string_view::npos) << s.message();
+  EXPECT_EQ(Add("k", std::numeric_limits<int64_t>::max()).code(),
+            Code::kTimeOutOfRange);
+  auto points = engine_->Range("k", 1, 2, std::numeric_limits<int64_t>::max());
+  ASSERT_TRUE(points.ok()) << points.status().ToString();
+  EXPECT_EQ(points->size(), 1u);
+  EXPECT_EQ(engine_->Query("k", Window::Last(0, 5000)).status().code(),
+            Code::kInvalidWindow);
+  EXPECT_FALSE(ParseTiers("106751991d x 106751991d").ok());
+}
+
+TEST_F(EngineTest, AFullRawKeyDropsExpiredEventsBeforeGrowing) {
+  for (uint32_t i = 0; i < kMaxRawEvents; ++i) ASSERT_TRUE(Add("k").ok());
+  clock_.Advance(401 * kDayMs);  // every event is past every tier
+  ASSERT_TRUE(Add("k").ok());
+  auto info = engine_->Inspect("k");
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->raw);
+  EXPECT_EQ(info->raw_events, 1u);
+  EXPECT_EQ(engine_->Stats().converted_keys, 0u);
+}
+
 TEST_F(EngineTest, KeysAreBinarySafe) {
   const std::string a("a\0b", 3), b("a\0c", 3);
   ASSERT_TRUE(Add(a).ok());

@@ -34,6 +34,10 @@ Status ValidateTiers(const std::vector<TierSpec>& tiers) {
       return Status::InvalidArgument(
           where + "retention must be a multiple of the resolution");
     }
+    if (t.retention_ms > kMaxRetentionMs) {
+      return Status::InvalidArgument(where + "retention must be at most " +
+                                     FormatDuration(kMaxRetentionMs));
+    }
     if (t.buckets() > kMaxBucketsPerTier) {
       return Status::InvalidArgument(where + "more than " +
                                      std::to_string(kMaxBucketsPerTier) +

@@ -25,6 +25,10 @@ inline constexpr size_t kMaxTiers = 8;
 // memory.
 inline constexpr int64_t kMaxBucketsPerTier = int64_t{1} << 22;
 
+// Longest retention a tier may have (100 years); keeps time arithmetic far
+// from int64's limits.
+inline constexpr int64_t kMaxRetentionMs = int64_t{36500} * 24 * 3600 * 1000;
+
 struct TierSpec {
   int64_t resolution_ms = 0;  // bucket width; a whole number of seconds
   int64_t retention_ms =

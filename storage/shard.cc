@@ -19,8 +19,10 @@ __extension__ typedef __int128
 // The bucket index of the first bucket a tier still retains (0 while the
 // clock is younger than the tier's span).
 uint32_t FirstKeptIndex(const TierSpec& tier, int64_t now_ms) {
-  return static_cast<uint32_t>(
-      std::max<int64_t>(0, RetainedStart(tier, now_ms)) / tier.resolution_ms);
+  const int64_t index =
+      std::max<int64_t>(0, RetainedStart(tier, now_ms)) / tier.resolution_ms;
+  // A clock past year 2106 keeps nothing rather than wrapping around.
+  return static_cast<uint32_t>(std::min<int64_t>(index, UINT32_MAX));
 }
 
 // Whether the bucket `index` (at `resolution`) of a raw key can take another
@@ -77,6 +79,11 @@ const WindowPlan& CachedPlan(const Policy& policy, int64_t now, int64_t from,
 }
 
 std::string TimeRangeMessage(int64_t t, int64_t now, const Policy& policy) {
+  if (t < 0 || t >= kMaxTimeMs) {
+    return "event time " + std::to_string(t) + " is outside [0, " +
+           std::to_string(kMaxTimeMs) + ") ms since the Unix epoch";
+  }
+  // Both in [0, kMaxTimeMs): the differences cannot overflow.
   if (t > now) {
     return "event time " + std::to_string(t) + " is " +
            std::to_string(t - now) + " ms ahead of the server clock " +
@@ -168,6 +175,10 @@ Result<AddResult> Shard::Add(const AddEvent& event, uint64_t hash,
     keys_.insert(state);
   }
   if (state->is_raw()) {
+    if (state->raw_size() == state->raw_capacity()) {
+      // Make room from events every tier has let go before growing.
+      ExpireLocked(state, now);
+    }
     if (state->raw_size() < state->raw_capacity()) {
       state->AppendRaw(raw);
       return result;
@@ -294,9 +305,9 @@ Result<Answer> Shard::Query(KeyLookup key, const Window& window,
   const int64_t now = AdvanceClock();
   ++queries_;
   int64_t from = window.from_ms, to = window.to_ms;
-  if (window.length_ms != 0) {
+  if (window.last) {
     const int64_t at = window.to_ms == kNow ? now : window.to_ms;
-    if (window.length_ms < 0 || at < 0 || at >= kMaxTimeMs) {
+    if (window.length_ms <= 0 || at < 0 || at >= kMaxTimeMs) {
       ++rejected_invalid_;
       return Status::InvalidWindow(
           "a 'last' window needs a positive length and a time in range");
@@ -347,11 +358,13 @@ Result<std::vector<RangePoint>> Shard::Range(KeyLookup key, int64_t from_ms,
                                    "' does not track distinct members");
   }
   std::vector<RangePoint> points;
-  for (int64_t start = from_ms; start < to_ms; start += step_ms) {
-    Result<Answer> answer = QueryLocked(state, policy, now, start,
-                                        std::min(start + step_ms, to_ms), aggs);
+  for (int64_t start = from_ms; start < to_ms;) {
+    // No start + step: a step near INT64_MAX must not overflow.
+    const int64_t end = to_ms - start <= step_ms ? to_ms : start + step_ms;
+    Result<Answer> answer = QueryLocked(state, policy, now, start, end, aggs);
     if (!answer.ok()) return answer.status();
     points.push_back({start, *answer});
+    start = end;
   }
   return points;
 }
