@@ -3,6 +3,7 @@
 function(tally_link_allocator target)
   if(TALLY_JEMALLOC)
     target_link_libraries(${target} PRIVATE PkgConfig::JEMALLOC)
+    target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/tools/allocator_config.cc)
     target_compile_definitions(${target} PRIVATE TALLY_HAVE_JEMALLOC=1)
   endif()
 endfunction()

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -66,6 +67,69 @@ Result<AddResult> Engine::Add(const AddEvent& event) {
   const uint64_t hash = HashKey(event.key);
   const uint64_t member_hash = event.has_member ? HashMember(event.member) : 0;
   return ShardFor(hash).Add(event, hash, member_hash);
+}
+
+void Engine::AddBatch(std::span<const AddEvent> events,
+                      std::span<AddOutcome> out) {
+  // Work in chunks: each holds the mutexes of the shards it touches (taken in
+  // index order, so two batches cannot deadlock) while it runs three passes:
+  // look every key up and prefetch its state, prefetch the lines each add
+  // will write, then apply. The misses of one pass overlap instead of
+  // following each other; the apply pass is the single-add path.
+  constexpr size_t kChunk = 32;
+  struct Item {
+    uint64_t hash;
+    uint64_t member_hash;
+    Shard* shard;
+    bool valid;
+  };
+  for (size_t base = 0; base < events.size(); base += kChunk) {
+    const size_t n = std::min(kChunk, events.size() - base);
+    Item items[kChunk];
+    Shard* shards[kChunk];
+    size_t shard_count = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const AddEvent& e = events[base + i];
+      Item& item = items[i];
+      Status s = CheckKey(e.key);
+      if (s.ok() && e.count < 1) {
+        s = Status::InvalidArgument("count must be >= 1, got " +
+                                    std::to_string(e.count));
+      }
+      item.valid = s.ok();
+      if (!item.valid) {
+        out[base + i] = {std::move(s), {}};
+        continue;
+      }
+      item.hash = HashKey(e.key);
+      item.member_hash = e.has_member ? HashMember(e.member) : 0;
+      item.shard = &ShardFor(item.hash);
+      shards[shard_count++] = item.shard;
+    }
+    std::sort(shards, shards + shard_count);
+    shard_count = std::unique(shards, shards + shard_count) - shards;
+    for (size_t i = 0; i < shard_count; ++i) shards[i]->mu().lock();
+    for (size_t i = 0; i < n; ++i) {
+      if (items[i].valid) {
+        items[i].shard->PrefetchKeyLocked(
+            {events[base + i].key, items[i].hash});
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (items[i].valid) {
+        items[i].shard->PrefetchPayloadLocked(
+            {events[base + i].key, items[i].hash});
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!items[i].valid) continue;
+      Result<AddResult> r = items[i].shard->AddLocked(
+          events[base + i], items[i].hash, items[i].member_hash);
+      out[base + i] =
+          r.ok() ? AddOutcome{Status::Ok(), *r} : AddOutcome{r.status(), {}};
+    }
+    for (size_t i = shard_count; i > 0; --i) shards[i - 1]->mu().unlock();
+  }
 }
 
 Result<Answer> Engine::Query(std::string_view key, const Window& window,

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -157,6 +158,16 @@ class Engine {
   // it fails: INVALID_KEY, INVALID_ARGUMENT (count < 1), TIME_OUT_OF_RANGE
   // (outside [now - max_lateness, now + max_skew]), OVERFLOW.
   Result<AddResult> Add(const AddEvent& event);
+
+  // Adds many events; out[i] receives event i's outcome, exactly as Add
+  // would give it (events are applied in order). Faster than a loop of Add
+  // for keys not in cache: the batch's memory accesses are overlapped.
+  // REQUIRES: out.size() >= events.size().
+  struct AddOutcome {
+    Status status;
+    AddResult result;
+  };
+  void AddBatch(std::span<const AddEvent> events, std::span<AddOutcome> out);
 
   // Aggregates of `key` over `window`. A key never seen answers zeros with its
   // envelope. INVALID_KEY, INVALID_WINDOW, INVALID_ARGUMENT (distinct asked of

@@ -122,6 +122,33 @@ KeyState* Shard::FindLocked(KeyLookup key) const {
 Result<AddResult> Shard::Add(const AddEvent& event, uint64_t hash,
                              uint64_t member_hash) {
   std::lock_guard<std::mutex> lock(mu_);
+  return AddLocked(event, hash, member_hash);
+}
+
+void Shard::PrefetchKeyLocked(KeyLookup key) const {
+  const KeyState* state = FindLocked(key);
+  if (state != nullptr) __builtin_prefetch(state, 1);
+}
+
+void Shard::PrefetchPayloadLocked(KeyLookup key) const {
+  const KeyState* state = FindLocked(key);
+  if (state == nullptr) return;
+  if (state->is_raw()) {
+    // The append slot; the events before it are read by the overflow check
+    // only when values are huge.
+    if (state->raw_size() < state->raw_capacity()) {
+      __builtin_prefetch(state->raw_events() + state->raw_size(), 1);
+    }
+    return;
+  }
+  for (size_t k = 0; k < state->tier_count(); ++k) {
+    const TierRing& ring = state->tier(k);
+    if (!ring.empty()) __builtin_prefetch(&ring.back(), 1);
+  }
+}
+
+Result<AddResult> Shard::AddLocked(const AddEvent& event, uint64_t hash,
+                                   uint64_t member_hash) {
   const int64_t now = AdvanceClock();
   KeyState* state = FindLocked({event.key, hash});
   const Policy& policy =
@@ -134,10 +161,13 @@ Result<AddResult> Shard::Add(const AddEvent& event, uint64_t hash,
   }
 
   // Validate everything before changing anything: a failed add leaves no trace.
+  const uint32_t* first_kept = FirstKept(policy, now);
+  uint32_t indexes[kMaxTiers];
+  BucketIndexes(policy, t, indexes);
   bool any_retained = false;
   for (const TierSpec& spec : policy.tiers) {
-    const uint32_t index = static_cast<uint32_t>(t / spec.resolution_ms);
-    if (index < FirstKeptIndex(spec, now)) continue;  // not kept in this tier
+    const uint32_t index = indexes[&spec - policy.tiers.data()];
+    if (index < first_kept[&spec - policy.tiers.data()]) continue;  // not kept
     any_retained = true;
     if (state == nullptr) continue;
     bool fits;
@@ -192,15 +222,45 @@ Result<AddResult> Shard::Add(const AddEvent& event, uint64_t hash,
     }
     state = ConvertToTiered(state, now);
   }
-  ApplyTiered(state, raw, now);
+  ApplyTiered(state, raw, indexes, first_kept);
   return result;
+}
+
+const uint32_t* Shard::FirstKept(const Policy& policy, int64_t now) {
+  // Policies live as long as the engine, so within a shard their address
+  // identifies their tiers. Recomputed when the clock moves (per ms at most).
+  if (plan_policy_ != &policy || plan_now_ != now) {
+    plan_policy_ = &policy;
+    plan_now_ = now;
+    for (size_t k = 0; k < policy.tiers.size(); ++k) {
+      first_kept_[k] = FirstKeptIndex(policy.tiers[k], now);
+      ratio_[k] =
+          k == 0 ? 0
+                 : static_cast<uint32_t>(policy.tiers[k].resolution_ms /
+                                         policy.tiers[k - 1].resolution_ms);
+    }
+  }
+  return first_kept_;
+}
+
+void Shard::BucketIndexes(const Policy& policy, int64_t t,
+                          uint32_t* out) const {
+  // REQUIRES: FirstKept(policy, ...) was called last (ratio_ belongs to it).
+  // One 64-bit division, then cheaper 32-bit ones down the tiers.
+  out[0] = static_cast<uint32_t>(t / policy.tiers[0].resolution_ms);
+  for (size_t k = 1; k < policy.tiers.size(); ++k)
+    out[k] = out[k - 1] / ratio_[k];
 }
 
 KeyState* Shard::ConvertToTiered(KeyState* raw_state, int64_t now) {
   KeyState* tiered =
       KeyState::CreateTiered(&raw_state->policy(), raw_state->key(), &bytes_);
+  const uint32_t* first_kept = FirstKept(raw_state->policy(), now);
+  uint32_t indexes[kMaxTiers];
   for (uint32_t i = 0; i < raw_state->raw_size(); ++i) {
-    ApplyTiered(tiered, raw_state->raw_events()[i], now);
+    const RawEvent& e = raw_state->raw_events()[i];
+    BucketIndexes(raw_state->policy(), e.time_ms, indexes);
+    ApplyTiered(tiered, e, indexes, first_kept);
   }
   keys_.erase(raw_state);
   KeyState::Destroy(raw_state, &bytes_);
@@ -209,13 +269,12 @@ KeyState* Shard::ConvertToTiered(KeyState* raw_state, int64_t now) {
   return tiered;
 }
 
-void Shard::ApplyTiered(KeyState* state, const RawEvent& e, int64_t now) {
+void Shard::ApplyTiered(KeyState* state, const RawEvent& e,
+                        const uint32_t* indexes, const uint32_t* first_kepts) {
   const Policy& policy = state->policy();
   for (size_t k = 0; k < policy.tiers.size(); ++k) {
-    const TierSpec& spec = policy.tiers[k];
-    const uint32_t index =
-        static_cast<uint32_t>(e.time_ms / spec.resolution_ms);
-    const uint32_t first_kept = FirstKeptIndex(spec, now);
+    const uint32_t index = indexes[k];
+    const uint32_t first_kept = first_kepts[k];
     if (index < first_kept) continue;  // older than this tier keeps
     TierRing& ring = state->tier(k);
     if (!ring.empty() && ring.at(0).index < first_kept) {

@@ -38,6 +38,17 @@ class Shard {
 
   Result<AddResult> Add(const AddEvent& event, uint64_t hash,
                         uint64_t member_hash);
+
+  // For batches (Engine::AddBatch), which hold several shards' mutexes at once
+  // so that the cache misses of many keys overlap. REQUIRES: mu() held.
+  std::mutex& mu() { return mu_; }
+  Result<AddResult> AddLocked(const AddEvent& event, uint64_t hash,
+                              uint64_t member_hash);
+  // Looks the key up (warming the table) and prefetches its state.
+  void PrefetchKeyLocked(KeyLookup key) const;
+  // Prefetches the lines an add will write: the raw append slot, or the
+  // newest bucket of every tier.
+  void PrefetchPayloadLocked(KeyLookup key) const;
   Result<Answer> Query(KeyLookup key, const Window& window, uint32_t aggs);
   Result<std::vector<RangePoint>> Range(KeyLookup key, int64_t from_ms,
                                         int64_t to_ms, int64_t step_ms,
@@ -96,8 +107,14 @@ class Shard {
   void EraseLocked(KeyState* state);
   // Replays a full raw key into tier rings; returns the tiered key.
   KeyState* ConvertToTiered(KeyState* raw_state, int64_t now);
-  // Applies one event to every tier that still keeps its bucket.
-  void ApplyTiered(KeyState* state, const RawEvent& e, int64_t now);
+  // Applies one event to every tier that still keeps its bucket; `indexes`
+  // are its bucket indexes, `first_kept` each tier's oldest kept index.
+  void ApplyTiered(KeyState* state, const RawEvent& e, const uint32_t* indexes,
+                   const uint32_t* first_kept);
+  // Each tier's oldest kept bucket index at `now`, cached per (policy, now).
+  const uint32_t* FirstKept(const Policy& policy, int64_t now);
+  // The bucket index of time `t` in every tier of `policy`.
+  void BucketIndexes(const Policy& policy, int64_t t, uint32_t* out) const;
 
   const EngineOptions* options_;
   mutable std::mutex mu_;
@@ -114,6 +131,11 @@ class Shard {
   uint64_t expired_keys_ = 0;
   uint64_t deleted_keys_ = 0;
   uint64_t converted_keys_ = 0;
+  // FirstKept's cache.
+  const Policy* plan_policy_ = nullptr;
+  int64_t plan_now_ = -1;
+  uint32_t first_kept_[kMaxTiers] = {};
+  uint32_t ratio_[kMaxTiers] = {};
 };
 
 }  // namespace tally
