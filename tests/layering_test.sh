@@ -15,7 +15,7 @@ check() {  # check <dir> <regex> <why>
 check storage  '#include [<"](flatbuffers|boost/asio|gflags|server/|client/)' 'storage/ must not depend on these'
 check protocol '#include "(storage|server|client)/'                            'protocol/ must not depend on these'
 check client   '#include "(storage|server)/'                                     'client/ must not depend on these'
-flags=$(grep -rln 'FLAGS_' storage protocol server client tools --include='*.h' --include='*.cc' 2>/dev/null \
+flags=$(grep -rlE '\bFLAGS_[a-z]' storage protocol server client tools --include='*.h' --include='*.cc' 2>/dev/null \
         | grep -vE '(_main\.cc|/flags\.cc)$')
 if [ -n "$flags" ]; then echo "layering: FLAGS_ read outside *_main.cc / flags.cc:"; echo "$flags"; fail=1; fi
 [ $fail -eq 0 ] && echo "layering: ok"

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "tools/bench/embedded_runner.h"
+#include "tools/bench/network_runner.h"
 #include "tools/bench/report.h"
 
 int main(int argc, char** argv) {
@@ -49,13 +50,6 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "Print one final JSON object after the table");
   CLI11_PARSE(app, argc, argv);
 
-  if (!embedded) {
-    std::fprintf(stderr,
-                 "tally-bench: network mode needs tallyd, which arrives with "
-                 "the server issue; "
-                 "use --embedded\n");
-    return 2;
-  }
   if (!phase.empty()) {
     options.phases.clear();
     if (phase != "load") options.phases.push_back(phase);
@@ -65,7 +59,10 @@ int main(int argc, char** argv) {
                          std::chrono::system_clock::now().time_since_epoch())
                          .count() *
                      1000;
-  tally::bench::BenchReport report = tally::bench::RunEmbedded(options);
+  tally::bench::BenchReport report =
+      embedded ? tally::bench::RunEmbedded(options)
+               : tally::bench::RunNetwork(options, host,
+                                          static_cast<uint16_t>(port));
   tally::bench::PrintTable(report);
   if (json) std::cout << tally::bench::ToJson(report) << std::endl;
   return report.selfcheck == "ok" ? 0 : 1;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "storage/engine.h"
+#include "tools/bench/truth.h"
 
 #ifdef TALLY_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -53,71 +54,6 @@ double CpuSeconds() {
   return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
          (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
-
-// Ground truth for a few keys, to check the engine's answers at the end.
-class Truth {
- public:
-  explicit Truth(const W1& w1) {
-    for (uint64_t rank : {0, 10, 1000, 100000}) {
-      if (rank < w1.config().keys)
-        ids_.insert(W1IdForRank(rank, w1.config().keys));
-    }
-  }
-  bool Tracks(uint64_t id) const { return ids_.count(id) != 0; }
-  void Merge(std::vector<W1Event>& local) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const W1Event& e : local) events_[e.id].push_back(e);
-    local.clear();
-  }
-  // "ok", or what differs.
-  std::string Check(Engine& engine, int64_t now) const {
-    std::string failures;
-    char buf[32];
-    for (uint64_t id : ids_) {
-      const auto it = events_.find(id);
-      for (auto [name, w] :
-           {std::pair{"w60", W1::W60(now)}, std::pair{"w1h", W1::W1h(now)},
-            std::pair{"w24h", W1::W24h(now)}}) {
-        int64_t count = 0, sum = 0;
-        std::set<uint64_t> members;
-        if (it != events_.end()) {
-          for (const W1Event& e : it->second) {
-            if (e.ts_ms < w.from_ms || e.ts_ms >= w.to_ms) continue;
-            ++count;
-            sum += e.amount;
-            members.insert(e.member);
-          }
-        }
-        Result<Answer> a =
-            engine.Query(W1::Key(id, buf), Window::Between(w.from_ms, w.to_ms));
-        std::string what;
-        if (!a.ok()) {
-          what = a.status().ToString();
-        } else if (a->covered_from_ms != w.from_ms ||
-                   a->covered_to_ms != w.to_ms) {
-          what = "covered a different interval";
-        } else if (a->count != count || a->sum != sum ||
-                   (a->exact && a->distinct != members.size())) {
-          what = "count " + std::to_string(a->count) + " vs " +
-                 std::to_string(count) + ", sum " + std::to_string(a->sum) +
-                 " vs " + std::to_string(sum) + ", distinct " +
-                 std::to_string(a->distinct) + " vs " +
-                 std::to_string(members.size());
-        }
-        if (!what.empty()) {
-          failures += (failures.empty() ? "" : "; ") +
-                      std::string(W1::Key(id, buf)) + " " + name + ": " + what;
-        }
-      }
-    }
-    return failures.empty() ? "ok" : failures;
-  }
-
- private:
-  std::set<uint64_t> ids_;
-  std::mutex mu_;
-  std::map<uint64_t, std::vector<W1Event>> events_;
-};
 
 // The engine's view of a W1 event; the key and member bytes live in the
 // caller's buffers.
@@ -162,7 +98,14 @@ class Runner {
     for (const std::string& phase : options_.phases)
       report.phases.push_back(Timed(phase));
     const int64_t now = latest_ts_.load() / 1000 * 1000;
-    report.selfcheck = truth_.Check(*engine_, now);
+    report.selfcheck = truth_.Check(now, [this](std::string_view key,
+                                                W1Window w) {
+      Result<Answer> a =
+          engine_->Query(key, Window::Between(w.from_ms, w.to_ms));
+      if (!a.ok()) return Result<Observed>(a.status());
+      return Result<Observed>(Observed{a->count, a->sum, a->distinct, a->exact,
+                                       a->covered_from_ms, a->covered_to_ms});
+    });
     return report;
   }
 

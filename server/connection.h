@@ -1,0 +1,67 @@
+// Connection: one client's TCP stream. Reads into a FrameDecoder, answers
+// every complete frame in order through the Service, and writes the replies
+// back coalesced (one write for all replies ready). Replies leave in request
+// order, so clients pipeline freely.
+//
+// Errors (docs/protocol.md): a body that fails to decode is answered with an
+// error reply and the connection stays; broken framing (bad magic, version,
+// an oversized length) is answered with one error reply, then the connection
+// closes, since the stream can no longer be split into frames.
+//
+// Backpressure: while more than max_output_bytes of replies wait to be
+// written (a client that does not read), the connection stops reading.
+//
+// Thread safety: all work happens on the socket's strand.
+
+#ifndef TALLY_SERVER_CONNECTION_H_
+#define TALLY_SERVER_CONNECTION_H_
+
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "protocol/frame.h"
+#include "server/service.h"
+
+namespace tally {
+
+struct ConnectionOptions {
+  size_t max_frame_body = kDefaultMaxFrameBody;
+  size_t max_output_bytes = 8 << 20;
+  size_t read_chunk = 64 << 10;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(boost::asio::ip::tcp::socket socket, Service* service,
+             const ConnectionOptions& options);
+  // Starts reading. REQUIRES: owned by a shared_ptr.
+  void Start();
+  // Stops reading, flushes the replies already produced, then closes.
+  // Safe from any thread.
+  void Shutdown();
+
+ private:
+  void DoRead();
+  void OnRead(const boost::system::error_code& ec, size_t n);
+  void ProcessFrames();
+  void MaybeWrite();
+  void OnWrite(const boost::system::error_code& ec);
+  void Close();
+
+  boost::asio::ip::tcp::socket socket_;
+  Service* service_;
+  const ConnectionOptions options_;
+  FrameDecoder decoder_;
+  std::vector<uint8_t> pending_;  // replies not yet handed to the socket
+  std::vector<uint8_t> writing_;  // replies being written
+  bool reading_ = false;
+  bool writing_now_ = false;
+  bool closing_ = false;  // no more reads; close once pending_ is written
+  bool closed_ = false;
+};
+
+}  // namespace tally
+
+#endif  // TALLY_SERVER_CONNECTION_H_

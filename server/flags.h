@@ -1,0 +1,29 @@
+// tallyd's command-line flags, turned into option structs. The only place
+// (with tallyd_main.cc) that reads gflags values.
+
+#ifndef TALLY_SERVER_FLAGS_H_
+#define TALLY_SERVER_FLAGS_H_
+
+#include <string>
+
+#include "protocol/result.h"
+#include "server/server.h"
+#include "server/service.h"
+#include "storage/engine.h"
+
+namespace tally {
+
+struct TallydConfig {
+  ServerOptions server;
+  ServiceOptions service;
+  PolicySet policies;
+  uint32_t distinct_exact_limit = 1000;
+  std::string data_dir;
+};
+
+// Validates the flags (and reads --policy_file) into a config.
+Result<TallydConfig> ConfigFromFlags();
+
+}  // namespace tally
+
+#endif  // TALLY_SERVER_FLAGS_H_

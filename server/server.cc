@@ -1,0 +1,119 @@
+#include "server/server.h"
+
+#include <glog/logging.h>
+
+namespace tally {
+
+namespace asio = boost::asio;
+
+Server::Server(Engine* engine, Service* service, ServerOptions options)
+    : engine_(engine),
+      service_(service),
+      options_(std::move(options)),
+      strand_(asio::make_strand(io_)),
+      acceptor_(strand_),
+      sweep_timer_(strand_),
+      accept_retry_timer_(strand_) {}
+
+Server::~Server() { Stop(); }
+
+Status Server::Start() {
+  boost::system::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(options_.bind, ec);
+  if (ec) {
+    return Status::InvalidArgument("bad bind address '" + options_.bind +
+                                   "': " + ec.message());
+  }
+  const asio::ip::tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status(Code::kUnavailable, "cannot listen on " + options_.bind +
+                                          ":" + std::to_string(options_.port) +
+                                          ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  DoAccept();
+  if (options_.sweep_interval_ms > 0) ScheduleSweep();
+  int threads =
+      options_.threads > 0
+          ? options_.threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < threads; ++i)
+    threads_.emplace_back([this] { io_.run(); });
+  return Status::Ok();
+}
+
+void Server::DoAccept() {
+  acceptor_.async_accept(
+      asio::make_strand(io_), [this](const boost::system::error_code& ec,
+                                     asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+          return;  // stopping
+        }
+        if (!ec) {
+          auto connection = std::make_shared<Connection>(
+              std::move(socket), service_, options_.connection);
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (stopped_) return;
+            // Forget connections that have gone, then remember this one.
+            std::erase_if(connections_,
+                          [](const auto& w) { return w.expired(); });
+            connections_.push_back(connection);
+          }
+          connection->Start();
+        } else {
+          // Out of descriptors (EMFILE) or similar: back off instead of
+          // spinning on an accept that keeps failing.
+          LOG_EVERY_N(WARNING, 100) << "accept failed: " << ec.message();
+          accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
+          accept_retry_timer_.async_wait(
+              [this](const boost::system::error_code& wait_ec) {
+                if (!wait_ec && acceptor_.is_open()) DoAccept();
+              });
+          return;
+        }
+        DoAccept();
+      });
+}
+
+void Server::ScheduleSweep() {
+  sweep_timer_.expires_after(
+      std::chrono::milliseconds(options_.sweep_interval_ms));
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    engine_->SweepShard(next_sweep_shard_);
+    next_sweep_shard_ = (next_sweep_shard_ + 1) % engine_->shard_count();
+    ScheduleSweep();
+  });
+}
+
+void Server::Stop() {
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    for (const auto& w : connections_) {
+      if (auto c = w.lock()) live.push_back(std::move(c));
+    }
+    connections_.clear();
+  }
+  asio::post(strand_, [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    sweep_timer_.cancel();
+    accept_retry_timer_.cancel();
+  });
+  for (auto& c : live) c->Shutdown();
+  live.clear();
+  // With the acceptor and timer gone, run() returns once every connection has
+  // flushed and closed.
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+}  // namespace tally

@@ -1,0 +1,286 @@
+// A real Server on 127.0.0.1 (a port it picks) driven through blocking
+// sockets: the wire behaviours of docs/protocol.md end to end.
+
+#include "server/server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+
+#include "protocol/codec.h"
+#include "protocol/frame.h"
+
+namespace tally {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+class TestClient {
+ public:
+  explicit TestClient(uint16_t port) : socket_(io_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  void SendRaw(const std::vector<uint8_t>& bytes) {
+    asio::write(socket_, asio::buffer(bytes));
+  }
+  void Send(uint64_t id, const proto::Request& request) {
+    std::vector<uint8_t> out;
+    AppendFrame(&out, FrameKind::kRequest, id, EncodeRequest(request));
+    SendRaw(out);
+  }
+  // The next reply, or nullopt when the server closed the connection.
+  std::optional<std::pair<uint64_t, proto::Response>> Receive() {
+    for (;;) {
+      Result<std::optional<Frame>> next = decoder_.Next();
+      EXPECT_TRUE(next.ok()) << next.status().ToString();
+      if (!next.ok()) return std::nullopt;
+      if (next->has_value()) {
+        Result<proto::Response> response = DecodeResponse((*next)->body);
+        EXPECT_TRUE(response.ok()) << response.status().ToString();
+        return std::make_pair((*next)->header.request_id, *response);
+      }
+      std::span<uint8_t> room = decoder_.Prepare(64 << 10);
+      boost::system::error_code ec;
+      size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
+      decoder_.Commit(ec ? 0 : n);
+      if (ec) return std::nullopt;
+    }
+  }
+  proto::Response Call(const proto::Request& request) {
+    Send(++id_, request);
+    auto reply = Receive();
+    EXPECT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->first, id_);
+    return reply ? reply->second : proto::Response();
+  }
+
+ private:
+  asio::io_context io_;
+  tcp::socket socket_;
+  FrameDecoder decoder_{kDefaultMaxFrameBody, FrameKind::kResponse};
+  uint64_t id_ = 0;
+};
+
+proto::Request Req(auto body) {
+  proto::Request r;
+  r.body = std::move(body);
+  return r;
+}
+
+proto::AddItem Item(std::string key, int64_t amount = 0,
+                    std::optional<std::string> id = std::nullopt) {
+  proto::AddItem item;
+  item.key = std::move(key);
+  item.amount = amount;
+  item.member = "card:" + std::to_string(amount % 3);
+  item.id = std::move(id);
+  return item;
+}
+
+class ServerTest : public testing::Test {
+ protected:
+  ServerTest()
+      : engine_(EngineOptions{}),
+        service_(&engine_, SystemClock::Default(), ServiceOptions{}),
+        server_(&engine_, &service_, Options()) {
+    Status s = server_.Start();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  static ServerOptions Options() {
+    ServerOptions o;
+    o.port = 0;
+    o.threads = 2;
+    o.connection.max_frame_body = 64 << 10;
+    return o;
+  }
+  uint16_t port() const { return server_.port(); }
+
+  Engine engine_;
+  Service service_;
+  Server server_;
+};
+
+TEST_F(ServerTest, HelloAndPingAnswer) {
+  TestClient c(port());
+  proto::Response hello = c.Call(Req(proto::HelloRequest{"test", 1}));
+  ASSERT_EQ(hello.code, Code::kOk) << hello.message;
+  EXPECT_EQ(std::get<proto::HelloResult>(hello.body).protocol_version, 1u);
+  EXPECT_EQ(c.Call(Req(proto::PingRequest{})).op(), proto::Op::kPing);
+}
+
+TEST_F(ServerTest, AddThenQueryOnOneConnectionReadsItsWrites) {
+  TestClient c(port());
+  proto::AddRequest add;
+  for (int i = 1; i <= 5; ++i) add.items.push_back(Item("user:1", i * 100));
+  proto::Response added = c.Call(Req(add));
+  ASSERT_EQ(added.code, Code::kOk);
+  for (const auto& r : std::get<proto::AddResult>(added.body).items) {
+    EXPECT_EQ(r.code, Code::kOk) << r.message;
+  }
+  proto::QueryRequest q;
+  q.items.push_back(proto::QueryItem::Last("user:1", 60'000));
+  q.items.push_back(proto::QueryItem::Last("user:never", 60'000));
+  proto::Response answer = c.Call(Req(q));
+  const auto& items = std::get<proto::QueryResult>(answer.body).items;
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].answer.count, 5);
+  EXPECT_EQ(items[0].answer.sum, 1500);
+  EXPECT_EQ(items[0].answer.distinct, 3u);
+  EXPECT_EQ(items[1].code, Code::kOk);  // unknown key: zeros, not an error
+  EXPECT_EQ(items[1].answer.count, 0);
+}
+
+TEST_F(ServerTest, AddAndQuerySeesItsOwnAdds) {
+  TestClient c(port());
+  proto::AddAndQueryRequest r;
+  r.adds.push_back(Item("card:9", 700));
+  r.queries.push_back(proto::QueryItem::Last(
+      "card:9", 1000, proto::kAggCountBit | proto::kAggSumBit));
+  proto::Response answer = c.Call(Req(r));
+  const auto& body = std::get<proto::AddAndQueryResult>(answer.body);
+  ASSERT_EQ(body.queries.size(), 1u);
+  EXPECT_EQ(body.queries[0].answer.count, 1);
+  EXPECT_EQ(body.queries[0].answer.sum, 700);
+}
+
+TEST_F(ServerTest, ABadItemFailsOnlyItself) {
+  TestClient c(port());
+  proto::AddRequest add;
+  add.items = {Item("ok:1", 1), Item("", 1), Item("ok:1", 2)};
+  add.items[2].time_ms = 1;  // 1970: far too late
+  proto::Response r = c.Call(Req(add));
+  ASSERT_EQ(r.code, Code::kOk);
+  const auto& items = std::get<proto::AddResult>(r.body).items;
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0].code, Code::kOk);
+  EXPECT_EQ(items[1].code, Code::kInvalidKey);
+  EXPECT_EQ(items[2].code, Code::kTimeOutOfRange);
+  EXPECT_FALSE(items[2].message.empty());
+  EXPECT_EQ(engine_.Query("ok:1", Window::Last(60'000))->count, 1);
+}
+
+TEST_F(ServerTest, ARetriedEventWithAnIdCountsOnce) {
+  TestClient c(port());
+  proto::AddRequest add;
+  add.items = {Item("user:7", 50, "evt-1")};
+  proto::Response first = c.Call(Req(add));
+  proto::Response retry = c.Call(Req(add));
+  EXPECT_FALSE(std::get<proto::AddResult>(first.body).items[0].duplicate);
+  EXPECT_TRUE(std::get<proto::AddResult>(retry.body).items[0].duplicate);
+  EXPECT_EQ(engine_.Query("user:7", Window::Last(60'000))->count, 1);
+  add.items[0].amount = 51;  // same id, other event
+  proto::Response conflict = c.Call(Req(add));
+  EXPECT_EQ(std::get<proto::AddResult>(conflict.body).items[0].code,
+            Code::kIdConflict);
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  TestClient c(port());
+  std::vector<uint8_t> burst;
+  for (uint64_t id = 1; id <= 2000; ++id) {
+    proto::AddAndQueryRequest r;
+    r.adds.push_back(Item("pipe", 1));
+    r.queries.push_back(
+        proto::QueryItem::Last("pipe", 60'000, proto::kAggCountBit));
+    AppendFrame(&burst, FrameKind::kRequest, id, EncodeRequest(Req(r)));
+  }
+  c.SendRaw(burst);
+  for (uint64_t id = 1; id <= 2000; ++id) {
+    auto reply = c.Receive();
+    ASSERT_TRUE(reply.has_value());
+    ASSERT_EQ(reply->first, id);
+    // Each request's query sees exactly the adds before and including it.
+    ASSERT_EQ(std::get<proto::AddAndQueryResult>(reply->second.body)
+                  .queries[0]
+                  .answer.count,
+              static_cast<int64_t>(id));
+  }
+}
+
+TEST_F(ServerTest, AGarbageBodyGetsAnErrorAndTheConnectionStays) {
+  TestClient c(port());
+  std::vector<uint8_t> frame;
+  const std::vector<uint8_t> garbage(40, 0xAB);
+  AppendFrame(&frame, FrameKind::kRequest, 77, garbage);
+  c.SendRaw(frame);
+  auto reply = c.Receive();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->first, 77u);
+  EXPECT_EQ(reply->second.code, Code::kProtocolError);
+  EXPECT_EQ(c.Call(Req(proto::PingRequest{})).code, Code::kOk);
+}
+
+TEST_F(ServerTest, BrokenFramingIsAnsweredThenTheConnectionCloses) {
+  TestClient c(port());
+  c.SendRaw(std::vector<uint8_t>(64, 'x'));  // no magic
+  auto reply = c.Receive();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->second.code, Code::kProtocolError);
+  EXPECT_FALSE(c.Receive().has_value());  // closed
+  // Others are unaffected.
+  TestClient other(port());
+  EXPECT_EQ(other.Call(Req(proto::PingRequest{})).code, Code::kOk);
+}
+
+TEST_F(ServerTest, AnOversizedFrameIsRefusedFromItsHeader) {
+  TestClient c(port());
+  std::vector<uint8_t> header(kFrameHeaderSize);
+  EncodeFrameHeader({.body_length = 0xFFFFFFFF, .request_id = 5},
+                    header.data());
+  c.SendRaw(header);
+  auto reply = c.Receive();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->second.code, Code::kFrameTooLarge);
+  EXPECT_FALSE(c.Receive().has_value());
+}
+
+TEST_F(ServerTest, RangeInspectScanDeleteAndInfo) {
+  TestClient c(port());
+  proto::AddRequest add;
+  for (int i = 0; i < 3; ++i)
+    add.items.push_back(Item("scan:" + std::to_string(i), i));
+  c.Call(Req(add));
+  const int64_t now = SystemClock::Default()->NowMs();
+  proto::Response range =
+      c.Call(Req(proto::RangeRequest{.key = "scan:1",
+                                     .from_ms = now - 60'000,
+                                     .to_ms = now + 1000,
+                                     .step_ms = 10'000}));
+  ASSERT_EQ(range.code, Code::kOk) << range.message;
+  int64_t total = 0;
+  for (const auto& p : std::get<proto::RangeResult>(range.body).points)
+    total += p.answer.count;
+  EXPECT_EQ(total, 1);
+  proto::Response inspect = c.Call(Req(proto::InspectRequest{"scan:1"}));
+  EXPECT_EQ(std::get<proto::InspectResult>(inspect.body).policy, "default");
+  EXPECT_EQ(c.Call(Req(proto::InspectRequest{"nope"})).code, Code::kNotFound);
+  proto::Response scan = c.Call(Req(proto::ScanRequest{0, "scan:*", 100}));
+  EXPECT_EQ(std::get<proto::ScanResult>(scan.body).keys.size(), 3u);
+  proto::Response del = c.Call(Req(proto::DeleteRequest{{"scan:0", "scan:0"}}));
+  const auto& deleted = std::get<proto::DeleteResult>(del.body).items;
+  EXPECT_TRUE(deleted[0].existed);
+  EXPECT_FALSE(deleted[1].existed);
+  proto::Response info = c.Call(Req(proto::InfoRequest{"keyspace"}));
+  EXPECT_NE(std::get<proto::InfoResult>(info.body).text.find("keys:2"),
+            std::string::npos);
+  EXPECT_EQ(c.Call(Req(proto::InfoRequest{"bogus"})).code,
+            Code::kInvalidArgument);
+}
+
+TEST(ServiceTest, ARequestPastItsDeadlineIsNotExecuted) {
+  Engine engine{EngineOptions{}};
+  Service service(&engine, SystemClock::Default(), ServiceOptions{});
+  proto::AddRequest add;
+  add.items.push_back(Item("late", 1));
+  proto::Request request = Req(add);
+  request.deadline_ms = 5;
+  proto::Response r =
+      service.Handle(request, std::chrono::steady_clock::now() -
+                                  std::chrono::milliseconds(50));
+  EXPECT_EQ(r.code, Code::kDeadlineExceeded);
+  EXPECT_EQ(engine.Query("late", Window::Last(60'000))->count, 0);
+}
+
+}  // namespace
+}  // namespace tally
