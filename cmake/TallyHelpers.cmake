@@ -9,11 +9,11 @@ function(tally_link_allocator target)
 endfunction()
 
 # tally_add_test(NAME name SOURCES a.cc ... LIBS lib ... LABELS unit|integration|slow
-#                [TIMEOUT seconds])
+#                [TIMEOUT seconds] [ENVIRONMENT VAR=value ...])
 # The one way tests are registered: a GoogleTest binary in build/bin, discovered
 # test-by-test so ctest reports every case, and labelled for ctest -L.
 function(tally_add_test)
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENVIRONMENT" ${ARGN})
   if(NOT T_LABELS)
     set(T_LABELS unit)
   endif()
@@ -23,6 +23,6 @@ function(tally_add_test)
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
   gtest_discover_tests(${T_NAME}
-    PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+    PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${T_ENVIRONMENT}"
     DISCOVERY_TIMEOUT 60)
 endfunction()
