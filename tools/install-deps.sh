@@ -14,6 +14,7 @@ PACKAGES=(
   libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
+  libedit-dev tmux
   clang-format clang-tidy
 )
 

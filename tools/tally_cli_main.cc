@@ -1,0 +1,179 @@
+// tally: the operator CLI, modelled on redis-cli.
+//
+//   tally [-h host] [-p port] [-t seconds] [--json] [COMMAND args...]
+//
+// With a command: run it, print the reply, exit 0 (1 on an error reply).
+// Without one on a terminal: the REPL (tools/cli/repl.h). Without one on a
+// pipe: one reply line per input line, pipelined (tools/cli/pipe_mode.h);
+// exit 1 when any line got an error. Commands: tools/cli/command_parser.h.
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "client/tally/client.h"
+#include "tools/cli/command_parser.h"
+#include "tools/cli/formatter.h"
+#include "tools/cli/pipe_mode.h"
+#include "tools/cli/repl.h"
+
+#ifndef TALLY_VERSION
+#define TALLY_VERSION "unknown"
+#endif
+
+namespace {
+
+using tally::cli::FormatOptions;
+
+// A call's outcome as one response: transport errors (deadline, refused
+// connection) become error responses like the server's own.
+tally::proto::Response ToResponse(
+    tally::CallResult<tally::proto::Response> result) {
+  if (!result.ok() && result.value.code == tally::Code::kOk) {
+    return tally::proto::Response::Error(
+        tally::Status(result.code, result.message));
+  }
+  return std::move(result.value);
+}
+
+tally::ClientOptions CliClientOptions(const std::string& host, uint16_t port,
+                                      double timeout_seconds) {
+  tally::ClientOptions options;
+  options.endpoints = {tally::Endpoint{.host = host, .port = port}};
+  const auto timeout = std::chrono::microseconds(
+      std::llround(std::max(timeout_seconds, 0.001) * 1e6));
+  options.default_timeout = timeout;
+  options.connect_timeout =
+      std::max(std::chrono::milliseconds(1),
+               std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  // One connection keeps a pipe's lines in order on the server; no retries,
+  // breaker or fallback: an operator sees exactly what the server said.
+  options.connections_per_endpoint = 1;
+  options.max_in_flight = 1024;
+  options.retry.max_attempts = 1;
+  options.breaker.enabled = false;
+  options.fallback = tally::Fallback::kError;
+  options.auto_idempotency_ids = false;  // ADD ... ID id is the operator's
+  options.client_name = "tally-cli";
+  return options;
+}
+
+std::string CommandList() {
+  std::string out =
+      "Without COMMAND: a REPL on a terminal; on a pipe, one reply line per\n"
+      "stdin line (exit 1 if any failed). Commands are case-insensitive;\n"
+      "durations are 250ms 60s 5m 1h 7d or ms; times are Unix ms:\n";
+  for (const tally::cli::CommandDoc& doc : tally::cli::CommandDocs()) {
+    out += "  " + std::string(doc.name);
+    if (!doc.args.empty()) out += " " + std::string(doc.args);
+    out += "\n";
+  }
+  return out;
+}
+
+// CLI11's usage line does not know that arguments after the options are a
+// command.
+class UsageFormatter : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App* /*app*/,
+                         std::string name) const override {
+    return "Usage: " + name + " [OPTIONS] [COMMAND [ARG ...]]\n";
+  }
+};
+
+int RunOneShot(tally::Client& client, const std::vector<std::string>& args,
+               const FormatOptions& format) {
+  tally::Result<tally::cli::Command> command = tally::cli::ParseCommand(args);
+  if (!command.ok()) {
+    std::cout << tally::cli::FormatSyntaxError(command.status().message(),
+                                               format)
+              << '\n';
+    return 1;
+  }
+  switch (command->kind) {
+    case tally::cli::CommandKind::kHelp:
+      std::cout << tally::cli::HelpText(command->topic) << '\n';
+      return 0;
+    case tally::cli::CommandKind::kQuit:
+    case tally::cli::CommandKind::kClear:
+      return 0;
+    case tally::cli::CommandKind::kRequest:
+      break;
+  }
+  tally::proto::Response response = ToResponse(client.Call(command->request));
+  std::cout << tally::cli::FormatResponse(command->request, response, format)
+            << '\n';
+  return tally::cli::IsError(response) ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tally: the operator CLI of the tally counter server"};
+  app.set_help_flag("--help", "Print this help and exit");
+  app.formatter(std::make_shared<UsageFormatter>());
+  std::string host = "127.0.0.1";
+  uint16_t port = 7379;
+  bool json = false;
+  double timeout_seconds = 1.0;
+  app.add_option("-h,--host", host, "Server host name or address")
+      ->capture_default_str();
+  app.add_option("-p,--port", port, "Server TCP port")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
+  app.add_flag("--json", json,
+               "Print every reply as one JSON object on one line");
+  app.add_option("-t,--timeout", timeout_seconds,
+                 "Connect and per-command timeout in seconds (decimals ok); "
+                 "1 s is ample on a LAN and still fails fast when down")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.set_version_flag("--version", "tally " TALLY_VERSION);
+  app.prefix_command();  // everything from the first command word is its args
+  app.footer(CommandList());
+  CLI11_PARSE(app, argc, argv);
+  const std::vector<std::string> args = app.remaining();
+
+  tally::Client client(CliClientOptions(host, port, timeout_seconds));
+
+  if (!args.empty()) {
+    return RunOneShot(client, args,
+                      {.json = json,
+                       .one_line = json,
+                       .chart = !json && isatty(STDOUT_FILENO) != 0});
+  }
+
+  if (isatty(STDIN_FILENO) != 0) {
+    const FormatOptions format{.json = json, .one_line = false, .chart = !json};
+    return tally::cli::RunRepl(
+        {.prompt = host + ":" + std::to_string(port) + "> ",
+         .history_file = tally::cli::HistoryFilePath()},
+        [&](const tally::proto::Request& request) {
+          return tally::cli::FormatResponse(
+              request, ToResponse(client.Call(request)), format);
+        });
+  }
+
+  std::ios::sync_with_stdio(false);
+  tally::cli::PipeStats stats = tally::cli::RunPipe(
+      std::cin, std::cout,
+      {.format = {.json = json, .one_line = true, .chart = false},
+       .window = 256},
+      [&](tally::proto::Request request,
+          std::function<void(tally::proto::Response)> done) {
+        client.CallAsync(std::move(request), {},
+                         [done = std::move(done)](
+                             tally::CallResult<tally::proto::Response> r) {
+                           done(ToResponse(std::move(r)));
+                         });
+      });
+  return stats.errors == 0 ? 0 : 1;
+}
