@@ -38,10 +38,7 @@ Batch& Batch::QueryBetween(std::string_view key, int64_t from_ms, int64_t to_ms,
   return *this;
 }
 
-CallResult<BatchResult> Client::Execute(const Batch& batch,
-                                        const CallOptions& call) {
-  CallResult<BatchResult> out;
-  if (batch.empty()) return out;
+proto::Request BatchRequest(const Batch& batch) {
   proto::Request request;
   if (batch.queries().empty()) {
     request.body = proto::AddRequest{.items = batch.adds()};
@@ -51,7 +48,12 @@ CallResult<BatchResult> Client::Execute(const Batch& batch,
     request.body = proto::AddAndQueryRequest{.adds = batch.adds(),
                                              .queries = batch.queries()};
   }
-  CallResult<proto::Response> r = Call(request, call);
+  return request;
+}
+
+CallResult<BatchResult> ToBatchResult(const Batch& batch,
+                                      CallResult<proto::Response> r) {
+  CallResult<BatchResult> out;
   out.code = r.code;
   out.message = std::move(r.message);
   out.degraded = r.degraded;
@@ -71,6 +73,12 @@ CallResult<BatchResult> Client::Execute(const Batch& batch,
     out.value = {};
   }
   return out;
+}
+
+CallResult<BatchResult> Client::Execute(const Batch& batch,
+                                        const CallOptions& call) {
+  if (batch.empty()) return {};
+  return ToBatchResult(batch, Call(BatchRequest(batch), call));
 }
 
 CallResult<proto::Aggregates> Client::Query(std::string_view key,

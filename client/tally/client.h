@@ -164,6 +164,12 @@ struct BatchResult {
   std::vector<proto::QueryItemResult> queries;  // one per Batch::Query
 };
 
+// The request a Batch sends, and its reply unpacked per item (used by
+// Client::Execute and AsyncExecute in tally/async.h).
+proto::Request BatchRequest(const Batch& batch);
+CallResult<BatchResult> ToBatchResult(const Batch& batch,
+                                      CallResult<proto::Response> reply);
+
 class Client {
  public:
   explicit Client(ClientOptions options);
