@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "tools/bench/timed_phase.h"
 #include "tools/bench/truth.h"
 #include "tools/bench/wire_connection.h"
 
@@ -148,39 +149,14 @@ class NetworkRunner {
   }
 
   PhaseResult Timed(const std::string& phase) {
-    const int event_share = phase == "ingest" ? 100 : phase == "query" ? 0 : 80;
-    std::atomic<bool> measuring{false}, stop{false};
-    std::vector<PhaseResult> per_thread(options_.connections);
-    std::vector<std::thread> threads;
-    for (int c = 0; c < options_.connections; ++c) {
-      threads.emplace_back(
-          [&, c] { Worker(c, event_share, measuring, stop, &per_thread[c]); });
-    }
-    std::this_thread::sleep_for(
-        std::chrono::duration<double>(options_.warmup_seconds));
-    const double cpu0 = InfoField(Info(), "cpu_seconds");
-    const auto start = SteadyClock::now();
-    measuring = true;
-    std::this_thread::sleep_for(
-        std::chrono::duration<double>(options_.seconds));
-    measuring = false;
-    const double elapsed =
-        std::chrono::duration<double>(SteadyClock::now() - start).count();
-    const double cpu = InfoField(Info(), "cpu_seconds") - cpu0;
-    stop = true;
-    for (auto& t : threads) t.join();
-    PhaseResult result;
-    result.name = phase;
-    result.seconds = elapsed;
-    result.cpu_percent = 100 * cpu / elapsed;  // the server's CPU
-    for (const PhaseResult& p : per_thread) {
-      result.events += p.events;
-      result.decisions += p.decisions;
-      result.errors += p.errors;
-      result.event_latency.Merge(p.event_latency);
-      result.decision_latency.Merge(p.decision_latency);
-    }
-    return result;
+    const int event_share = EventShare(phase);
+    return RunTimedPhase(
+        phase, options_,
+        [&](int c, const std::atomic<bool>& measuring,
+            const std::atomic<bool>& stop,
+            PhaseResult* out) { Worker(c, event_share, measuring, stop, out); },
+        // cpu% is the server's, read from INFO.
+        [this] { return InfoField(Info(), "cpu_seconds"); });
   }
 
   void Worker(int c, int event_share, const std::atomic<bool>& measuring,
