@@ -167,6 +167,53 @@ TEST(ClientTest, CallAnswersAnyRequest) {
   EXPECT_TRUE(done.get_future().get().ok());
 }
 
+TEST(ClientTest, EveryOperationThroughCall) {
+  TestServer server;
+  Client client(OptionsFor(server.port()));
+  auto call = [&client](auto body) {
+    proto::Request request;
+    request.body = std::move(body);
+    CallResult<proto::Response> r = client.Call(request);
+    EXPECT_TRUE(r.ok()) << r.message;
+    return r.value;
+  };
+  proto::Response hello = call(proto::HelloRequest{"test", kProtocolVersion});
+  EXPECT_EQ(std::get<proto::HelloResult>(hello.body).protocol_version,
+            kProtocolVersion);
+  proto::AddRequest add;
+  for (int i = 0; i < 3; ++i) {
+    add.items.push_back({.key = "op:" + std::to_string(i), .amount = 10 * i});
+  }
+  call(add);
+  proto::AddAndQueryRequest aq;
+  aq.adds.push_back({.key = "op:0", .amount = 5});
+  aq.queries.push_back(proto::QueryItem::Last("op:0", 60'000));
+  proto::Response both = call(aq);
+  EXPECT_EQ(
+      std::get<proto::AddAndQueryResult>(both.body).queries.at(0).answer.count,
+      2);
+  const int64_t now = std::chrono::duration_cast<milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  proto::Response range = call(proto::RangeRequest{.key = "op:0",
+                                                   .from_ms = now - 60'000,
+                                                   .to_ms = now + 1000,
+                                                   .step_ms = 30'000});
+  int64_t total = 0;
+  for (const auto& p : std::get<proto::RangeResult>(range.body).points) {
+    total += p.answer.count;
+  }
+  EXPECT_EQ(total, 2);
+  proto::Response inspect = call(proto::InspectRequest{"op:1"});
+  EXPECT_EQ(std::get<proto::InspectResult>(inspect.body).key, "op:1");
+  proto::Response scan = call(proto::ScanRequest{0, "op:*", 100});
+  EXPECT_EQ(std::get<proto::ScanResult>(scan.body).keys.size(), 3u);
+  proto::Response del = call(proto::DeleteRequest{{"op:2"}});
+  EXPECT_TRUE(std::get<proto::DeleteResult>(del.body).items.at(0).existed);
+  proto::Response after = call(proto::ScanRequest{0, "op:*", 100});
+  EXPECT_EQ(std::get<proto::ScanResult>(after.body).keys.size(), 2u);
+}
+
 TEST(ClientTest, PipelinesCallsFromManyThreads) {
   TestServer server;
   Client client(OptionsFor(server.port()));
