@@ -63,6 +63,22 @@ class TallydProcess {
   bool ok() const { return pid_ > 0 && port_ != 0; }
   uint16_t port() const { return port_; }
   void Signal(int sig) const { kill(pid_, sig); }
+  // kill() returns before the target has stopped: wait until /proc says so
+  // (state 'T'), or a request sent right away may still be served.
+  bool WaitUntilStopped() const {
+    const std::string path = "/proc/" + std::to_string(pid_) + "/stat";
+    for (int i = 0; i < 400; ++i) {
+      if (FILE* f = std::fopen(path.c_str(), "r")) {
+        int pid = 0;
+        char comm[256] = {0}, state = 0;
+        const int n = std::fscanf(f, "%d %255s %c", &pid, comm, &state);
+        std::fclose(f);
+        if (n == 3 && state == 'T') return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
 
  private:
   pid_t pid_ = -1;
@@ -90,6 +106,7 @@ TEST(ServerPauseTest,
   ASSERT_TRUE(client.Query("user:1", 60'000, 0, setup).ok());
 
   server.Signal(SIGSTOP);
+  ASSERT_TRUE(server.WaitUntilStopped());
   int timeouts = 0, short_circuited = 0;
   for (int i = 0; i < 20; ++i) {
     const auto start = ClientClock::now();
