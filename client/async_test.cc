@@ -8,7 +8,7 @@
 #include <boost/asio.hpp>
 #include <future>
 
-#include "server/server.h"
+#include "server/in_process_server.h"
 
 namespace tally {
 namespace {
@@ -17,25 +17,20 @@ namespace asio = boost::asio;
 
 class AsyncTest : public testing::Test {
  protected:
-  AsyncTest()
-      : engine_(EngineOptions{}),
-        service_(&engine_, SystemClock::Default(), ServiceOptions{}),
-        server_(&engine_, &service_, Options()) {
-    EXPECT_TRUE(server_.Start().ok());
+  AsyncTest() : server_(Options()) {
+    EXPECT_TRUE(server_.status().ok());
     ClientOptions options;
     options.endpoints = {{"127.0.0.1", server_.port()}};
     options.default_timeout = std::chrono::seconds(2);
     client_ = std::make_unique<Client>(options);
   }
-  static ServerOptions Options() {
-    ServerOptions o;
-    o.port = 0;
-    o.threads = 1;
+  static InProcessServerOptions Options() {
+    InProcessServerOptions o;
+    o.server.port = 0;
+    o.server.threads = 1;
     return o;
   }
-  Engine engine_;
-  Service service_;
-  Server server_;
+  InProcessServer server_;
   std::unique_ptr<Client> client_;
 };
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/server.h"
+#include "server/in_process_server.h"
 
 namespace tally {
 namespace {
@@ -24,30 +24,25 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using std::chrono::milliseconds;
 
-// A real tallyd in-process.
+// A real tallyd in-process (memory-only state: these tests are about the
+// client; the WAL path has its own tests).
 class TestServer {
  public:
-  explicit TestServer(uint16_t port = 0)
-      : engine_(EngineOptions{}),
-        service_(&engine_, SystemClock::Default(), ServiceOptions{}),
-        server_(&engine_, &service_, Options(port)) {
-    Status s = server_.Start();
-    EXPECT_TRUE(s.ok()) << s.ToString();
+  explicit TestServer(uint16_t port = 0) : server_(Options(port)) {
+    EXPECT_TRUE(server_.status().ok()) << server_.status().ToString();
   }
   uint16_t port() const { return server_.port(); }
-  Engine& engine() { return engine_; }
+  Engine& engine() { return server_.engine(); }
   void Stop() { server_.Stop(); }
 
  private:
-  static ServerOptions Options(uint16_t port) {
-    ServerOptions o;
-    o.port = port;
-    o.threads = 2;
+  static InProcessServerOptions Options(uint16_t port) {
+    InProcessServerOptions o;
+    o.server.port = port;
+    o.server.threads = 2;
     return o;
   }
-  Engine engine_;
-  Service service_;
-  Server server_;
+  InProcessServer server_;
 };
 
 // Listens (so connects succeed) but never accepts, reads or replies.

@@ -27,7 +27,7 @@ void Connection::Shutdown() {
     self->closing_ = true;
     boost::system::error_code ignored;
     self->socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ignored);
-    if (!self->writing_now_ && self->pending_.empty()) self->Close();
+    if (self->Idle()) self->Close();
   });
 }
 
@@ -35,6 +35,9 @@ void Connection::DoRead() {
   if (reading_ || closing_ || closed_) return;
   if (pending_.size() + writing_.size() > options_.max_output_bytes) {
     return;  // the client is not reading its replies: wait for the writes
+  }
+  if (slots_.size() >= options_.max_in_flight) {
+    return;  // enough requests wait for the WAL: wait for them
   }
   std::span<uint8_t> room = decoder_.Prepare(options_.read_chunk);
   if (room.empty()) return;  // failed decoder: closing
@@ -51,7 +54,7 @@ void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
     // EOF or reset: flush what is pending, then close.
     closing_ = true;
     decoder_.Commit(0);
-    if (!writing_now_ && pending_.empty()) Close();
+    if (Idle()) Close();
     return;
   }
   decoder_.Commit(n);
@@ -61,33 +64,79 @@ void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
 }
 
 void Connection::ProcessFrames() {
-  while (!closing_) {
+  while (!closing_ && slots_.size() < options_.max_in_flight) {
     Result<std::optional<Frame>> next = decoder_.Next();
     if (!next.ok()) {
-      // Broken framing: say why, then close once the reply is written.
+      // Broken framing: say why, then close once the replies are written.
       LOG(WARNING) << "closing connection: " << next.status().ToString();
-      AppendFrame(&pending_, FrameKind::kResponse, 0,
-                  EncodeResponse(proto::Response::Error(next.status())));
+      slots_.emplace_back();
+      Complete(slot_base_ + slots_.size() - 1, 0,
+               proto::Response::Error(next.status()));
       closing_ = true;
       return;
     }
     if (!next->has_value()) return;
     const Frame& frame = **next;
     const auto received = std::chrono::steady_clock::now();
+    const uint64_t seq = slot_base_ + slots_.size();
+    const uint64_t request_id = frame.header.request_id;
+    slots_.emplace_back();
     Result<proto::Request> request =
         DecodeRequest(frame.body, options_.max_frame_body);
-    const proto::Response response =
-        request.ok() ? service_->Handle(*request, received)
-                     : proto::Response::Error(request.status());
-    AppendFrame(&pending_, FrameKind::kResponse, frame.header.request_id,
+    if (!request.ok()) {
+      Complete(seq, request_id, proto::Response::Error(request.status()));
+      continue;
+    }
+    std::optional<proto::Response> now = service_->Handle(
+        *request, received,
+        [self = shared_from_this(), seq,
+         request_id](Service::Deferred make_reply) {
+          // From the journal's thread: build the reply on our strand.
+          asio::post(
+              self->socket_.get_executor(),
+              [self, seq, request_id, make_reply = std::move(make_reply)] {
+                --self->deferred_;
+                if (self->closed_) return;
+                self->Complete(seq, request_id, make_reply());
+                self->MaybeWrite();
+                self->DoRead();
+              });
+        },
+        /*behind_mutation=*/deferred_ > 0);
+    if (now) {
+      Complete(seq, request_id, *now);
+    } else {
+      ++deferred_;
+    }
+  }
+}
+
+void Connection::Complete(uint64_t seq, uint64_t request_id,
+                          const proto::Response& response) {
+  if (seq == slot_base_) {
+    // Next in order (the usual case): straight to the output.
+    AppendFrame(&pending_, FrameKind::kResponse, request_id,
                 EncodeResponse(response));
+    slots_.pop_front();
+    ++slot_base_;
+  } else {
+    std::vector<uint8_t> bytes;
+    AppendFrame(&bytes, FrameKind::kResponse, request_id,
+                EncodeResponse(response));
+    slots_[seq - slot_base_] = std::move(bytes);
+  }
+  while (!slots_.empty() && slots_.front().has_value()) {
+    const std::vector<uint8_t>& ready = *slots_.front();
+    pending_.insert(pending_.end(), ready.begin(), ready.end());
+    slots_.pop_front();
+    ++slot_base_;
   }
 }
 
 void Connection::MaybeWrite() {
   if (writing_now_ || closed_) return;
   if (pending_.empty()) {
-    if (closing_) Close();
+    if (closing_ && slots_.empty()) Close();
     return;
   }
   writing_.swap(pending_);

@@ -12,8 +12,30 @@ DEFINE_int32(
     threads, 0,
     "I/O threads; 0 = one per core (requests are short and CPU-bound).");
 DEFINE_string(data_dir, "./data",
-              "Directory for the WAL and snapshots (used once durability "
-              "lands; until then state is memory-only).");
+              "Directory for the WAL (data_dir/wal) and snapshots "
+              "(data_dir/snap); created with mode 0700 if absent.");
+DEFINE_string(durability, "fsync",
+              "When an increment is acknowledged: fsync (after fdatasync of "
+              "its group commit: survives power loss; the default, because a "
+              "fraud counter must not forget), interval:<ms> (after write(); "
+              "fdatasync every <ms>: survives kill -9, loses at most <ms> + "
+              "one fsync on power loss), os (after write(); the kernel "
+              "flushes, ~30 s).");
+DEFINE_string(recovery, "tolerate-torn-tail",
+              "What to do with a damaged WAL at start: tolerate-torn-tail "
+              "(truncate a torn last record, refuse corruption elsewhere), "
+              "point-in-time (start from the last good record, move the rest "
+              "aside), absolute (refuse any damage).");
+DEFINE_int64(snapshot_interval_s, 300,
+             "Seconds between snapshots (0: only at clean shutdown). A "
+             "snapshot bounds restart time and WAL size; 5 min keeps replay "
+             "under a few seconds at W1's rates.");
+DEFINE_int64(wal_segment_mb, 64,
+             "Size of each preallocated WAL segment in MiB (64: few files, "
+             "and a full disk shows at segment creation, not mid-record).");
+DEFINE_bool(unsafe_no_wal, false,
+            "Keep state in memory only (no WAL, no snapshots): every restart "
+            "loses all counters. For benchmarks only; warns at every start.");
 DEFINE_string(policy_file, "",
               "Policy file (one policy per line, see docs/operations.md); "
               "empty = built-in default policy 1s x 2h, 1m x 48h, 1h x 35d, "
@@ -36,7 +58,8 @@ DEFINE_int64(dedupe_max_ids, 4'000'000,
              "when full the oldest are forgotten early and counted.");
 DEFINE_int64(sweep_interval_ms, 50,
              "Milliseconds between background sweeps of one shard (256 shards: "
-             "every key checked every ~13 s).");
+             "every key checked every ~13 s). Each sweep is a WAL record, so "
+             "replay expires exactly what the server expired.");
 
 namespace tally {
 
@@ -65,9 +88,27 @@ Result<TallydConfig> ConfigFromFlags() {
       static_cast<size_t>(FLAGS_max_frame_bytes);
   config.server.connection.max_output_bytes =
       static_cast<size_t>(FLAGS_max_output_bytes);
-  config.server.sweep_interval_ms = FLAGS_sweep_interval_ms;
-  config.service.dedupe.horizon_ms = FLAGS_dedupe_horizon_ms;
-  config.service.dedupe.max_entries = static_cast<size_t>(FLAGS_dedupe_max_ids);
+  config.journal.sweep_interval_ms = FLAGS_sweep_interval_ms;
+  config.dedupe.horizon_ms = FLAGS_dedupe_horizon_ms;
+  config.dedupe.max_entries = static_cast<size_t>(FLAGS_dedupe_max_ids);
+  Result<Durability> durability = ParseDurability(FLAGS_durability);
+  if (!durability.ok()) return durability.status();
+  config.journal.durability = *durability;
+  Result<RecoveryMode> recovery = ParseRecoveryMode(FLAGS_recovery);
+  if (!recovery.ok()) return recovery.status();
+  config.recovery = *recovery;
+  if (FLAGS_snapshot_interval_s < 0 || FLAGS_wal_segment_mb < 1 ||
+      FLAGS_wal_segment_mb > 4096) {
+    return Status::InvalidArgument(
+        "--snapshot_interval_s must be >= 0 and --wal_segment_mb 1..4096");
+  }
+  if (FLAGS_data_dir.empty()) {
+    return Status::InvalidArgument("--data_dir must not be empty");
+  }
+  config.journal.snapshot_interval_ms = FLAGS_snapshot_interval_s * 1000;
+  config.journal.segment_bytes = static_cast<uint64_t>(FLAGS_wal_segment_mb)
+                                 << 20;
+  config.unsafe_no_wal = FLAGS_unsafe_no_wal;
   config.distinct_exact_limit =
       static_cast<uint32_t>(FLAGS_distinct_exact_limit);
   config.data_dir = FLAGS_data_dir;

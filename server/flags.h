@@ -9,7 +9,10 @@
 #include "protocol/result.h"
 #include "server/server.h"
 #include "server/service.h"
+#include "storage/dedupe_table.h"
 #include "storage/engine.h"
+#include "storage/journal.h"
+#include "storage/recovery.h"
 
 namespace tally {
 
@@ -19,6 +22,11 @@ struct TallydConfig {
   PolicySet policies;
   uint32_t distinct_exact_limit = 1000;
   std::string data_dir;
+  DedupeOptions dedupe;
+  RecoveryMode recovery = RecoveryMode::kTolerateTornTail;
+  // data_dir empty when --unsafe_no_wal.
+  JournalOptions journal;
+  bool unsafe_no_wal = false;
 };
 
 // Validates the flags (and reads --policy_file) into a config.

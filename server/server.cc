@@ -6,13 +6,11 @@ namespace tally {
 
 namespace asio = boost::asio;
 
-Server::Server(Engine* engine, Service* service, ServerOptions options)
-    : engine_(engine),
-      service_(service),
+Server::Server(Service* service, ServerOptions options)
+    : service_(service),
       options_(std::move(options)),
       strand_(asio::make_strand(io_)),
       acceptor_(strand_),
-      sweep_timer_(strand_),
       accept_retry_timer_(strand_) {}
 
 Server::~Server() { Stop(); }
@@ -36,7 +34,6 @@ Status Server::Start() {
   }
   port_ = acceptor_.local_endpoint().port();
   DoAccept();
-  if (options_.sweep_interval_ms > 0) ScheduleSweep();
   int threads =
       options_.threads > 0
           ? options_.threads
@@ -80,17 +77,6 @@ void Server::DoAccept() {
       });
 }
 
-void Server::ScheduleSweep() {
-  sweep_timer_.expires_after(
-      std::chrono::milliseconds(options_.sweep_interval_ms));
-  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    engine_->SweepShard(next_sweep_shard_);
-    next_sweep_shard_ = (next_sweep_shard_ + 1) % engine_->shard_count();
-    ScheduleSweep();
-  });
-}
-
 void Server::Stop() {
   std::vector<std::shared_ptr<Connection>> live;
   {
@@ -105,7 +91,6 @@ void Server::Stop() {
   asio::post(strand_, [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    sweep_timer_.cancel();
     accept_retry_timer_.cancel();
   });
   for (auto& c : live) c->Shutdown();

@@ -1,5 +1,5 @@
-// Server: accepts TCP connections and runs them on a pool of I/O threads;
-// also sweeps expired buckets in the background, one shard per tick.
+// Server: accepts TCP connections and runs them on a pool of I/O threads.
+// (Expired buckets are swept by the Journal, as logged mutations.)
 //
 // Lifecycle: Start() binds and returns (errors: address in use, bad bind
 // address); Stop() stops accepting, lets every connection flush the replies it
@@ -18,7 +18,6 @@
 #include "protocol/result.h"
 #include "server/connection.h"
 #include "server/service.h"
-#include "storage/engine.h"
 
 namespace tally {
 
@@ -27,14 +26,12 @@ struct ServerOptions {
   uint16_t port = 7379;  // 0: pick a free port (see port())
   int threads = 0;       // 0: one per core
   ConnectionOptions connection;
-  // A full sweep takes shard_count x this; 0 disables the sweeper.
-  int64_t sweep_interval_ms = 50;
 };
 
 class Server {
  public:
-  // `engine` and `service` are not owned and must outlive the server.
-  Server(Engine* engine, Service* service, ServerOptions options);
+  // `service` is not owned and must outlive the server.
+  Server(Service* service, ServerOptions options);
   ~Server();
 
   Status Start();
@@ -44,19 +41,15 @@ class Server {
 
  private:
   void DoAccept();
-  void ScheduleSweep();
 
-  Engine* engine_;
   Service* service_;
   ServerOptions options_;
   boost::asio::io_context io_;
-  // The acceptor and both timers live on this strand, so their handlers and
+  // The acceptor and its timer live on this strand, so their handlers and
   // Stop() never touch them concurrently.
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer sweep_timer_;
   boost::asio::steady_timer accept_retry_timer_;
-  size_t next_sweep_shard_ = 0;
   uint16_t port_ = 0;
   std::vector<std::thread> threads_;
   std::mutex mu_;

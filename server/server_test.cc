@@ -6,9 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <filesystem>
 
 #include "protocol/codec.h"
 #include "protocol/frame.h"
+#include "storage/file_system.h"
+#include "storage/journal.h"
+#include "storage/recovery.h"
 
 namespace tally {
 namespace {
@@ -78,14 +82,46 @@ proto::AddItem Item(std::string key, int64_t amount = 0,
   return item;
 }
 
+// A journal with a real WAL (fsync mode) in a fresh temporary directory.
+std::unique_ptr<Journal> MakeJournal(const std::string& dir) {
+  RecoveryOptions ro;
+  ro.fs = PosixFileSystem();
+  ro.data_dir = dir;
+  Result<Recovered> recovered = Recover(ro);
+  EXPECT_TRUE(recovered.ok()) << recovered.status().ToString();
+  JournalOptions jo;
+  jo.fs = PosixFileSystem();
+  jo.data_dir = dir;
+  jo.segment_bytes = 1 << 20;
+  auto journal = std::make_unique<Journal>(std::move(*recovered), jo);
+  Status s = journal->Start();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return journal;
+}
+
+std::string MakeTempDir() {
+  std::string dir =
+      (std::filesystem::temp_directory_path() / "tally-server-test-XXXXXX")
+          .string();
+  EXPECT_NE(mkdtemp(dir.data()), nullptr);
+  return dir;
+}
+
 class ServerTest : public testing::Test {
  protected:
   ServerTest()
-      : engine_(EngineOptions{}),
-        service_(&engine_, SystemClock::Default(), ServiceOptions{}),
-        server_(&engine_, &service_, Options()) {
+      : dir_(MakeTempDir()),
+        journal_(MakeJournal(dir_)),
+        engine_(*journal_->engine()),
+        service_(journal_.get(), SystemClock::Default(), ServiceOptions{}),
+        server_(&service_, Options()) {
     Status s = server_.Start();
     EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  ~ServerTest() override {
+    server_.Stop();
+    journal_->Stop();
+    std::filesystem::remove_all(dir_);
   }
   static ServerOptions Options() {
     ServerOptions o;
@@ -96,7 +132,9 @@ class ServerTest : public testing::Test {
   }
   uint16_t port() const { return server_.port(); }
 
-  Engine engine_;
+  std::string dir_;
+  std::unique_ptr<Journal> journal_;
+  Engine& engine_;
   Service service_;
   Server server_;
 };
@@ -269,15 +307,20 @@ TEST_F(ServerTest, RangeInspectScanDeleteAndInfo) {
 }
 
 TEST(ServiceTest, ARequestPastItsDeadlineIsNotExecuted) {
-  Engine engine{EngineOptions{}};
-  Service service(&engine, SystemClock::Default(), ServiceOptions{});
+  Recovered memory_only;
+  memory_only.engine = std::make_unique<Engine>(EngineOptions{});
+  memory_only.dedupe = std::make_unique<DedupeTable>();
+  Journal journal(std::move(memory_only), JournalOptions{});
+  ASSERT_TRUE(journal.Start().ok());
+  Engine& engine = *journal.engine();
+  Service service(&journal, SystemClock::Default(), ServiceOptions{});
   proto::AddRequest add;
   add.items.push_back(Item("late", 1));
   proto::Request request = Req(add);
   request.deadline_ms = 5;
   proto::Response r =
-      service.Handle(request, std::chrono::steady_clock::now() -
-                                  std::chrono::milliseconds(50));
+      service.HandleSync(request, std::chrono::steady_clock::now() -
+                                      std::chrono::milliseconds(50));
   EXPECT_EQ(r.code, Code::kDeadlineExceeded);
   EXPECT_EQ(engine.Query("late", Window::Last(60'000))->count, 0);
 }

@@ -1,45 +1,21 @@
 #include "server/service.h"
 
-#include "protocol/validation.h"
-
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <sys/resource.h>
 #include <unistd.h>
-#include <xxhash.h>
 
+#include <cassert>
 #include <fstream>
+#include <future>
+#include <iomanip>
+#include <memory>
 #include <sstream>
+
+#include "protocol/validation.h"
+#include "storage/wal_record.h"
 
 namespace tally {
 
 namespace {
-
-AddEvent ToEvent(const proto::AddItem& item) {
-  AddEvent e;
-  e.key = item.key;
-  e.time_ms = item.time_ms == 0 ? kNow : item.time_ms;
-  e.count = item.count;
-  e.amount = item.amount;
-  e.has_member = item.member.has_value();
-  if (e.has_member) e.member = *item.member;
-  return e;
-}
-
-// What a retry must repeat exactly for its id to be a duplicate, not a
-// conflict.
-uint64_t Digest(const proto::AddItem& item) {
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
-  const uint64_t sizes[2] = {item.key.size(),
-                             item.member ? item.member->size() + 1 : 0};
-  XXH3_64bits_update(&state, sizes, sizeof(sizes));
-  XXH3_64bits_update(&state, item.key.data(), item.key.size());
-  const int64_t fields[3] = {item.time_ms, item.count, item.amount};
-  XXH3_64bits_update(&state, fields, sizeof(fields));
-  if (item.member)
-    XXH3_64bits_update(&state, item.member->data(), item.member->size());
-  return XXH3_64bits_digest(&state);
-}
 
 double ProcessCpuSeconds() {
   rusage usage;
@@ -79,15 +55,44 @@ proto::Response Ok(T body) {
 
 }  // namespace
 
-Service::Service(Engine* engine, const Clock* clock, ServiceOptions options)
-    : engine_(engine),
+Service::Service(Journal* journal, const Clock* clock, ServiceOptions options)
+    : journal_(journal),
+      engine_(journal->engine()),
       clock_(clock),
       options_(std::move(options)),
-      dedupe_(options_.dedupe),
       started_(std::chrono::steady_clock::now()) {}
 
-proto::Response Service::Handle(const proto::Request& request,
-                                SteadyTime received) {
+proto::Response Service::HandleSync(const proto::Request& request,
+                                    SteadyTime received) {
+  auto promise = std::make_shared<std::promise<Deferred>>();
+  std::future<Deferred> later = promise->get_future();
+  std::optional<proto::Response> now =
+      Handle(request, received,
+             [promise](Deferred d) { promise->set_value(std::move(d)); });
+  if (now) return std::move(*now);
+  return later.get()();
+}
+
+std::optional<proto::Response> Service::Handle(const proto::Request& request,
+                                               SteadyTime received,
+                                               ReplyFn reply,
+                                               bool behind_mutation) {
+  const proto::Op op = request.op();
+  const bool mutation = op == proto::Op::kAdd ||
+                        op == proto::Op::kAddAndQuery ||
+                        op == proto::Op::kDelete;
+  if (behind_mutation && !mutation) {
+    auto copy = std::make_shared<proto::Request>(request);
+    auto response = std::make_shared<proto::Response>();
+    journal_->SubmitBarrier(
+        [this, copy, response, received] {
+          *response = *Handle(*copy, received, nullptr, false);
+        },
+        [reply, response] {
+          reply([response] { return std::move(*response); });
+        });
+    return std::nullopt;
+  }
   requests_.fetch_add(1, std::memory_order_relaxed);
   if (request.deadline_ms != 0 &&
       std::chrono::steady_clock::now() - received >
@@ -103,9 +108,16 @@ proto::Response Service::Handle(const proto::Request& request,
     case proto::Op::kPing:
       return Ok(proto::PingResult{});
     case proto::Op::kAdd: {
-      proto::AddResult result;
-      DoAdds(std::get<proto::AddRequest>(request.body).items, &result.items);
-      return Ok(std::move(result));
+      DoAdds(std::get<proto::AddRequest>(request.body).items,
+             request.wait_durable,
+             [reply](std::vector<proto::AddItemResult> items) {
+               reply([items = std::move(items)]() mutable {
+                 proto::AddResult result;
+                 result.items = std::move(items);
+                 return Ok(std::move(result));
+               });
+             });
+      return std::nullopt;
     }
     case proto::Op::kQuery: {
       proto::QueryResult result;
@@ -117,11 +129,40 @@ proto::Response Service::Handle(const proto::Request& request,
     }
     case proto::Op::kAddAndQuery: {
       const auto& body = std::get<proto::AddAndQueryRequest>(request.body);
-      proto::AddAndQueryResult result;
-      DoAdds(body.adds, &result.adds);
-      for (const auto& item : body.queries)
-        result.queries.push_back(DoQuery(item));
-      return Ok(std::move(result));
+      // The queries see exactly the state right after this request's adds
+      // (read-your-writes, and nothing logged after them): they run on the
+      // journal's thread between this record and the next.
+      struct Pending {
+        std::vector<proto::QueryItem> queries;
+        std::vector<proto::QueryItemResult> answers;
+        bool ran = false;
+      };
+      auto pending = std::make_shared<Pending>();
+      pending->queries = body.queries;
+      DoAdds(
+          body.adds, request.wait_durable,
+          [this, reply, pending](std::vector<proto::AddItemResult> adds) {
+            reply([this, pending, adds = std::move(adds)]() mutable {
+              if (!pending->ran) {
+                // Nothing was logged (every add invalid, or the WAL
+                // refused them): answer from the current state.
+                for (const auto& item : pending->queries) {
+                  pending->answers.push_back(DoQuery(item));
+                }
+              }
+              proto::AddAndQueryResult result;
+              result.adds = std::move(adds);
+              result.queries = std::move(pending->answers);
+              return Ok(std::move(result));
+            });
+          },
+          [this, pending] {
+            pending->ran = true;
+            for (const auto& item : pending->queries) {
+              pending->answers.push_back(DoQuery(item));
+            }
+          });
+      return std::nullopt;
     }
     case proto::Op::kRange:
       return DoRange(std::get<proto::RangeRequest>(request.body));
@@ -130,7 +171,9 @@ proto::Response Service::Handle(const proto::Request& request,
     case proto::Op::kScan:
       return DoScan(std::get<proto::ScanRequest>(request.body));
     case proto::Op::kDelete:
-      return DoDelete(std::get<proto::DeleteRequest>(request.body));
+      DoDelete(std::get<proto::DeleteRequest>(request.body),
+               request.wait_durable, std::move(reply));
+      return std::nullopt;
     case proto::Op::kInfo:
       return DoInfo(std::get<proto::InfoRequest>(request.body));
     case proto::Op::kNone:
@@ -140,68 +183,78 @@ proto::Response Service::Handle(const proto::Request& request,
       Status(Code::kProtocolError, "a request needs a body"));
 }
 
-void Service::DoAdds(const std::vector<proto::AddItem>& items,
-                     std::vector<proto::AddItemResult>* out) {
-  out->assign(items.size(), proto::AddItemResult{});
-  // Items that fail validation get their error; runs of valid items without
-  // an id go through AddBatch; items with an id go one by one through the
-  // dedupe table. Order is kept either way.
-  std::vector<bool> valid(items.size());
+void Service::DoAdds(
+    const std::vector<proto::AddItem>& items, bool wait_durable,
+    std::function<void(std::vector<proto::AddItemResult>)> then,
+    Journal::AfterApply after_apply) {
+  std::vector<proto::AddItemResult> out(items.size());
+  // Invalid items get their error now and are not logged; the valid ones
+  // become one WAL record, applied in order by the journal.
+  std::vector<size_t> positions;
+  std::vector<wal::AddOp> ops;
+  positions.reserve(items.size());
+  ops.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     Status invalid = proto::ValidateAddItem(items[i]);
-    valid[i] = invalid.ok();
-    if (!valid[i]) {
-      (*out)[i].code = invalid.code();
-      (*out)[i].message = std::string(invalid.message());
-    }
-  }
-  std::vector<AddEvent> batch;
-  std::vector<size_t> positions;
-  std::vector<Engine::AddOutcome> outcomes;
-  size_t i = 0;
-  while (i < items.size()) {
-    if (!valid[i]) {
-      ++i;
-      continue;
-    }
-    if (!items[i].id) {
-      batch.clear();
-      positions.clear();
-      for (; i < items.size() && !(valid[i] && items[i].id); ++i) {
-        if (!valid[i]) continue;
-        batch.push_back(ToEvent(items[i]));
-        positions.push_back(i);
-      }
-      outcomes.resize(batch.size());
-      engine_->AddBatch(batch, outcomes);
-      for (size_t k = 0; k < batch.size(); ++k) {
-        proto::AddItemResult& r = (*out)[positions[k]];
-        r.code = outcomes[k].status.code();
-        r.message = std::string(outcomes[k].status.message());
-        r.time_ms = outcomes[k].result.time_ms;
-      }
+    if (!invalid.ok()) {
+      out[i].code = invalid.code();
+      out[i].message = std::string(invalid.message());
       continue;
     }
     const proto::AddItem& item = items[i];
-    proto::AddItemResult& r = (*out)[i];
-    const AddEvent event = ToEvent(item);
-    Status status;
-    int64_t time_ms = 0;
-    const auto outcome = dedupe_.Apply(
-        *item.id, Digest(item), clock_->NowMs(),
-        [&](int64_t* applied_ms) {
-          Result<AddResult> added = engine_->Add(event);
-          if (!added.ok()) return added.status();
-          *applied_ms = added->time_ms;
-          return Status::Ok();
-        },
-        &time_ms, &status);
-    r.code = status.code();
-    r.message = std::string(status.message());
-    r.time_ms = time_ms;
-    r.duplicate = outcome == DedupeTable::Outcome::kDuplicate;
-    ++i;
+    wal::AddOp op;
+    op.key = item.key;
+    op.time_ms = item.time_ms == 0 ? kNow : item.time_ms;
+    op.count = item.count;
+    op.amount = item.amount;
+    op.has_member = item.member.has_value();
+    if (op.has_member) op.member = *item.member;
+    op.has_id = item.id.has_value();
+    if (op.has_id) {
+      op.id = *item.id;
+      op.digest = wal::EventDigest(op);
+    }
+    ops.push_back(op);
+    positions.push_back(i);
   }
+  if (ops.empty()) {
+    then(std::move(out));
+    return;
+  }
+  std::string payload;
+  wal::EncodeAddBatch(ops, &payload);
+  const bool check_durable =
+      wait_durable ||
+      journal_->options().durability.mode == DurabilityMode::kFsync;
+  journal_->Submit(
+      wal::RecordType::kAddBatch, std::move(payload), wait_durable,
+      [this, out = std::move(out), positions = std::move(positions),
+       then = std::move(then),
+       check_durable](uint64_t lsn, Status status,
+                      std::vector<wal::ItemOutcome>&& outcomes) mutable {
+        // RELIABILITY.md 1.1: never acknowledge past the durable LSN.
+        assert(!status.ok() || !check_durable || !journal_->has_wal() ||
+               lsn <= journal_->durable_lsn());
+        (void)check_durable;
+        for (size_t k = 0; k < positions.size(); ++k) {
+          proto::AddItemResult& r = out[positions[k]];
+          if (!status.ok() || k >= outcomes.size()) {
+            const Status& s =
+                status.ok() ? Status::Internal("missing outcome") : status;
+            r.code = s.code();
+            r.message = std::string(s.message());
+            continue;
+          }
+          const wal::ItemOutcome& o = outcomes[k];
+          r.code = o.status.code();
+          r.message = std::string(o.status.message());
+          r.time_ms = o.time_ms;
+          r.duplicate = o.duplicate;
+          r.lsn = lsn;
+        }
+        then(std::move(out));
+      },
+      std::move(after_apply));
 }
 
 uint32_t Service::Aggs(std::string_view key, uint32_t wire_aggs) const {
@@ -217,6 +270,8 @@ proto::QueryItemResult Service::DoQuery(const proto::QueryItem& item) {
     r.message = std::string(invalid.message());
     return r;
   }
+  // Read before the query: the answer includes at least this prefix.
+  const uint64_t lsn = journal_->applied_lsn();
   const Window window =
       item.last_ms != 0
           ? Window::Last(item.last_ms, item.at_ms == 0 ? kNow : item.at_ms)
@@ -229,6 +284,7 @@ proto::QueryItemResult Service::DoQuery(const proto::QueryItem& item) {
     return r;
   }
   r.answer = ToWire(*answer);
+  r.lsn = lsn;
   return r;
 }
 
@@ -282,19 +338,48 @@ proto::Response Service::DoScan(const proto::ScanRequest& request) {
   return Ok(proto::ScanResult{page.cursor, std::move(page.keys)});
 }
 
-proto::Response Service::DoDelete(const proto::DeleteRequest& request) {
-  proto::DeleteResult result;
-  for (const std::string& key : request.keys) {
-    proto::DeleteItemResult r;
-    if (Status invalid = proto::ValidateKey(key); !invalid.ok()) {
-      r.code = invalid.code();
-      r.message = std::string(invalid.message());
-    } else {
-      r.existed = engine_->Delete(key);
+void Service::DoDelete(const proto::DeleteRequest& request, bool wait_durable,
+                       ReplyFn reply) {
+  std::vector<proto::DeleteItemResult> out(request.keys.size());
+  std::vector<size_t> positions;
+  std::vector<std::string_view> keys;
+  for (size_t i = 0; i < request.keys.size(); ++i) {
+    if (Status invalid = proto::ValidateKey(request.keys[i]); !invalid.ok()) {
+      out[i].code = invalid.code();
+      out[i].message = std::string(invalid.message());
+      continue;
     }
-    result.items.push_back(std::move(r));
+    positions.push_back(i);
+    keys.push_back(request.keys[i]);
   }
-  return Ok(std::move(result));
+  auto finish = [reply](std::vector<proto::DeleteItemResult> items) {
+    reply([items = std::move(items)]() mutable {
+      proto::DeleteResult result;
+      result.items = std::move(items);
+      return Ok(std::move(result));
+    });
+  };
+  if (keys.empty()) {
+    finish(std::move(out));
+    return;
+  }
+  std::string payload;
+  wal::EncodeDelete(keys, &payload);
+  journal_->Submit(wal::RecordType::kDelete, std::move(payload), wait_durable,
+                   [out = std::move(out), positions = std::move(positions),
+                    finish](uint64_t, Status status,
+                            std::vector<wal::ItemOutcome>&& outcomes) mutable {
+                     for (size_t k = 0; k < positions.size(); ++k) {
+                       proto::DeleteItemResult& r = out[positions[k]];
+                       if (!status.ok() || k >= outcomes.size()) {
+                         r.code = status.ok() ? Code::kInternal : status.code();
+                         r.message = std::string(status.message());
+                         continue;
+                       }
+                       r.existed = outcomes[k].existed;
+                     }
+                     finish(std::move(out));
+                   });
 }
 
 proto::Response Service::DoHello(const proto::HelloRequest& request) {
@@ -319,7 +404,7 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
     return want.empty() || want == "all" || want == name;
   };
   const EngineStats s = engine_->Stats();
-  const DedupeStats d = dedupe_.Stats();
+  const DedupeStats d = journal_->dedupe()->Stats();
   std::ostringstream out;
   if (wanted("server")) {
     out << "# Server\nserver:" << options_.server_name
@@ -357,13 +442,54 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
         << "\nidempotency_evicted_early:" << d.evicted_early << "\n\n";
   }
   if (wanted("persistence")) {
-    out << "# Persistence\ndurability:" << options_.durability << "\n\n";
+    const JournalStats j = journal_->Stats();
+    const RecoveryReport& r = journal_->recovery_report();
+    out << "# Persistence\nwal:" << (j.wal ? "on" : "off (--unsafe_no_wal)")
+        << "\ndurability:"
+        << (j.wal ? journal_->options().durability.ToString() : "none")
+        << "\ndata_dir:" << journal_->options().data_dir
+        << "\nwritten_lsn:" << j.written_lsn
+        << "\ndurable_lsn:" << j.durable_lsn
+        << "\napplied_lsn:" << journal_->applied_lsn()
+        << "\nwal_records:" << j.records << "\nwal_groups:" << j.groups
+        << "\nwal_mean_group_records:" << j.mean_group_records
+        << "\nwal_bytes_written:" << j.bytes_written
+        << "\nwal_segments:" << j.wal_segments
+        << "\nwal_disk_bytes:" << j.wal_bytes << "\nfsyncs:" << j.syncs
+        << "\nfsync_p50_us:" << j.sync_p50_us
+        << "\nfsync_p99_us:" << j.sync_p99_us
+        << "\nfsync_max_us:" << j.sync_max_us
+        << "\nwrite_failed:" << (j.write_failed ? 1 : 0)
+        << "\nlast_write_error:" << j.last_write_error
+        << "\nrejected_not_persisted:" << j.rejected_not_persisted
+        << "\nrejected_busy:" << j.rejected_busy
+        << "\nwal_queue_bytes:" << j.queue_bytes
+        << "\nsnapshots:" << j.snapshots
+        << "\nsnapshot_failures:" << j.snapshot_failures
+        << "\nlast_snapshot_lsn:" << j.last_snapshot_lsn
+        << "\nlast_snapshot_seconds:" << j.last_snapshot_seconds
+        << "\nlast_snapshot_bytes:" << j.last_snapshot_bytes
+        << "\nlast_snapshot_error:" << j.last_snapshot_error
+        << "\nrecovery_mode:" << RecoveryModeName(r.mode)
+        << "\nrecovery_snapshot:" << r.snapshot
+        << "\nrecovery_records_replayed:" << r.records_replayed
+        << "\nrecovery_seconds:" << r.seconds
+        << "\nrecovery_truncated_bytes:" << r.truncated_bytes
+        << "\nrecovery_discarded_records:" << r.discarded_records
+        << "\nrecovery_report:" << r.Summary() << "\n\n";
+  }
+  // Not part of "all": digests walk every key.
+  if (want == "debug" && options_.enable_debug_info) {
+    out << "# Debug\napplied_lsn:" << journal_->applied_lsn()
+        << "\nengine_digest:" << std::hex << std::setw(16) << std::setfill('0')
+        << engine_->Digest() << "\ndedupe_digest:" << std::setw(16)
+        << journal_->dedupe()->Digest() << std::dec << "\n\n";
   }
   std::string text = out.str();
   if (text.empty()) {
     return proto::Response::Error(Status::InvalidArgument(
         "unknown INFO section '" + want +
-        "' (server, memory, keyspace, stats, persistence, all)"));
+        "' (server, memory, keyspace, stats, persistence, debug, all)"));
   }
   return Ok(proto::InfoResult{std::move(text)});
 }

@@ -3,9 +3,14 @@
 // Handle, and encodes the proto::Response. Tests drive it directly.
 //
 // Per-item semantics (docs/protocol.md): a bad item fails that item with its
-// code and message; the others proceed. Adds without an idempotency id go
-// through Engine::AddBatch; adds with one go through the DedupeTable, so a
-// retried event is applied once within the dedupe horizon.
+// code and message; the others proceed.
+//
+// Mutations (add, add_and_query's adds, delete) are validated here, encoded
+// as one WAL record per request and handed to the Journal, which logs,
+// applies and syncs them (storage/journal.h); their reply is built when the
+// journal completes them, so a reply never leaves before its record is
+// written (or synced, in fsync mode or with wait_durable). Everything else
+// is answered at once from the engine.
 //
 // Thread safety: Handle may be called from many threads at once.
 
@@ -15,11 +20,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "protocol/messages.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
+#include "storage/journal.h"
 
 namespace tally {
 
@@ -27,10 +35,8 @@ struct ServiceOptions {
   std::string server_name = "tallyd";
   std::string version = "0.1.0";
   uint32_t default_scan_count = 100;
-  DedupeOptions dedupe;
-  // Shown by INFO; what the server does with acknowledged writes.
-  std::string durability =
-      "none (memory only: the WAL arrives with the durability issue)";
+  // Answers INFO debug (state digests; costly, so never part of "all").
+  bool enable_debug_info = true;
 };
 
 struct ServiceStats {
@@ -42,34 +48,57 @@ class Service {
  public:
   using SteadyTime = std::chrono::steady_clock::time_point;
 
-  // `engine` and `clock` are not owned and must outlive the service.
-  Service(Engine* engine, const Clock* clock, ServiceOptions options);
+  // Builds a reply on the caller's thread: a deferred reply runs there, not
+  // on the journal's writer thread (it may run queries and encode).
+  using Deferred = std::function<proto::Response()>;
+  // Receives a mutation's reply; called exactly once, from any thread.
+  using ReplyFn = std::function<void(Deferred)>;
+
+  // `journal` (which owns the engine and idempotency table) and `clock` are
+  // not owned and must outlive the service.
+  Service(Journal* journal, const Clock* clock, ServiceOptions options);
 
   // Answers one request. `received` is when its frame was read: a request
   // whose deadline has passed by now is answered DEADLINE_EXCEEDED without
-  // being executed (nothing applied).
-  proto::Response Handle(const proto::Request& request, SteadyTime received);
+  // being executed (nothing applied). Returns the response, or nullopt for
+  // a mutation, whose reply goes to `reply` once the journal completed it.
+  //
+  // `behind_mutation`: the caller (a connection) still waits for an earlier
+  // mutation of its own. A read is then ordered behind it through the
+  // journal (Journal::SubmitBarrier), so one connection always reads its
+  // own writes, pipelined or not.
+  std::optional<proto::Response> Handle(const proto::Request& request,
+                                        SteadyTime received, ReplyFn reply,
+                                        bool behind_mutation = false);
+  // The same, waiting for mutations (tests, tools).
+  proto::Response HandleSync(const proto::Request& request,
+                             SteadyTime received);
 
   ServiceStats Stats() const;
-  const DedupeTable& dedupe() const { return dedupe_; }
+  Engine* engine() const { return engine_; }
 
  private:
-  void DoAdds(const std::vector<proto::AddItem>& items,
-              std::vector<proto::AddItemResult>* out);
+  // Validates, logs and applies a request's adds; `then` gets the results.
+  // `after_apply` (may be empty) runs right after they are applied (see
+  // Journal::AfterApply).
+  void DoAdds(const std::vector<proto::AddItem>& items, bool wait_durable,
+              std::function<void(std::vector<proto::AddItemResult>)> then,
+              Journal::AfterApply after_apply = nullptr);
+  void DoDelete(const proto::DeleteRequest& request, bool wait_durable,
+                ReplyFn reply);
   proto::QueryItemResult DoQuery(const proto::QueryItem& item);
   proto::Response DoRange(const proto::RangeRequest& request);
   proto::Response DoInspect(const proto::InspectRequest& request);
   proto::Response DoScan(const proto::ScanRequest& request);
-  proto::Response DoDelete(const proto::DeleteRequest& request);
   proto::Response DoInfo(const proto::InfoRequest& request);
   proto::Response DoHello(const proto::HelloRequest& request);
   // The engine's aggregate mask for a wire mask (0 = all the policy tracks).
   uint32_t Aggs(std::string_view key, uint32_t wire_aggs) const;
 
+  Journal* journal_;
   Engine* engine_;
   const Clock* clock_;
   ServiceOptions options_;
-  DedupeTable dedupe_;
   SteadyTime started_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> deadline_exceeded_{0};

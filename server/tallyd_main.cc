@@ -1,16 +1,51 @@
 // tallyd: the tally server. Flags: tallyd --help; docs/operations.md.
 
+#include <fcntl.h>
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "server/flags.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/engine.h"
+#include "storage/file_system.h"
+#include "storage/journal.h"
+#include "storage/recovery.h"
+
+namespace {
+
+// Exit codes (docs/operations.md).
+constexpr int kExitConfig = 2;      // bad flags or policy file
+constexpr int kExitStartup = 1;     // cannot bind, cannot lock, I/O error
+constexpr int kExitCorruption = 3;  // the WAL or snapshots need an operator
+
+// One tallyd per data directory: two writers would interleave WAL records.
+bool LockDataDir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    LOG(ERROR) << "cannot create --data_dir " << dir << ": "
+               << std::strerror(errno);
+    return false;
+  }
+  const std::string path = dir + "/LOCK";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    LOG(ERROR) << "cannot lock " << path << " (" << std::strerror(errno)
+               << "): is another tallyd using this --data_dir?";
+    return false;
+  }
+  return true;  // held until the process exits
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Logs go to stderr (journald/systemd friendly) unless told otherwise.
@@ -23,7 +58,7 @@ int main(int argc, char** argv) {
   tally::Result<tally::TallydConfig> config = tally::ConfigFromFlags();
   if (!config.ok()) {
     std::fprintf(stderr, "tallyd: %s\n", config.status().ToString().c_str());
-    return 2;
+    return kExitConfig;
   }
 
   // Block the stop signals in every thread; the main thread waits for them.
@@ -38,22 +73,67 @@ int main(int argc, char** argv) {
   engine_options.distinct_exact_limit = config->distinct_exact_limit;
   engine_options.hash_seed = std::random_device{}() * 0x9E3779B97F4A7C15ull ^
                              std::random_device{}();  // hash flooding
-  tally::Engine engine(std::move(engine_options));
-  tally::Service service(&engine, tally::SystemClock::Default(),
+
+  tally::Recovered recovered;
+  tally::JournalOptions journal_options = config->journal;
+  journal_options.fs = tally::PosixFileSystem();
+  journal_options.on_sync_failure = [](const tally::Status& s) {
+    LOG(FATAL) << "fdatasync of the WAL failed: " << s.ToString()
+               << ". Stopping now: a failed fsync is never retried (the "
+                  "kernel may have dropped the dirty pages). Restart tallyd "
+                  "to recover from what is on disk.";
+  };
+  if (config->unsafe_no_wal) {
+    LOG(WARNING) << "--unsafe_no_wal: state is in memory only, every "
+                    "restart loses all counters. For benchmarks only.";
+    recovered.engine =
+        std::make_unique<tally::Engine>(std::move(engine_options));
+    recovered.dedupe = std::make_unique<tally::DedupeTable>(config->dedupe);
+    journal_options.data_dir.clear();
+  } else {
+    if (!LockDataDir(config->data_dir)) return kExitStartup;
+    tally::RecoveryOptions recovery_options;
+    recovery_options.fs = tally::PosixFileSystem();
+    recovery_options.data_dir = config->data_dir;
+    recovery_options.mode = config->recovery;
+    recovery_options.engine = std::move(engine_options);
+    recovery_options.dedupe = config->dedupe;
+    tally::Result<tally::Recovered> result = tally::Recover(recovery_options);
+    if (!result.ok()) {
+      LOG(ERROR) << "tallyd cannot start: " << result.status().ToString();
+      return result.status().code() == tally::Code::kCorruption
+                 ? kExitCorruption
+                 : kExitStartup;
+    }
+    recovered = std::move(*result);
+    LOG(INFO) << recovered.report.Summary();
+    if (recovered.report.end != tally::wal::LogEnd::kClean) {
+      LOG(WARNING) << "the WAL did not end cleanly: "
+                   << recovered.report.Summary();
+    }
+    journal_options.data_dir = config->data_dir;
+  }
+  tally::Journal journal(std::move(recovered), journal_options);
+  if (tally::Status s = journal.Start(); !s.ok()) {
+    LOG(ERROR) << "tallyd cannot open the WAL: " << s.ToString();
+    return kExitStartup;
+  }
+  tally::Service service(&journal, tally::SystemClock::Default(),
                          config->service);
-  tally::Server server(&engine, &service, config->server);
+  tally::Server server(&service, config->server);
   tally::Status started = server.Start();
   if (!started.ok()) {
     LOG(ERROR) << "tallyd: " << started.ToString();
-    return 1;
+    journal.Stop();
+    return kExitStartup;
   }
   LOG(INFO) << "tallyd listening on " << config->server.bind << ":"
-            << server.port();
-  LOG(WARNING)
-      << "state is in memory only: the WAL arrives with the durability "
-         "issue, so a restart loses every counter (--data_dir "
-      << config->data_dir << " is not used yet)";
-  for (const tally::Policy* p : engine.policies().All()) {
+            << server.port() << " data_dir="
+            << (config->unsafe_no_wal ? "(none)" : config->data_dir)
+            << " durability="
+            << (config->unsafe_no_wal ? "none"
+                                      : journal_options.durability.ToString());
+  for (const tally::Policy* p : journal.engine()->policies().All()) {
     LOG(INFO) << "policy " << p->name
               << (p->prefix.empty() ? "" : " prefix=" + p->prefix)
               << " tiers=\"" << tally::FormatTiers(p->tiers)
@@ -66,7 +146,16 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   LOG(INFO) << "tallyd: signal " << signal_number << ", stopping";
+  // Stop accepting and finish in-flight requests (their WAL records
+  // complete), then sync, snapshot and stop the journal.
+  const auto stop_started = std::chrono::steady_clock::now();
   server.Stop();
-  LOG(INFO) << "tallyd: stopped";
+  journal.Stop();
+  LOG(INFO) << "tallyd: stopped in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             stop_started)
+                   .count()
+            << " s; "
+            << "last LSN " << journal.written_lsn();
   return 0;
 }

@@ -59,6 +59,22 @@ void ConvertToSketch(Bucket& b, int64_t* bytes) {
 
 }  // namespace
 
+uint64_t* SetBucketMemberArray(Bucket& b, uint32_t n, int64_t* bytes) {
+  uint64_t* array = AllocArray(MemberArrayCapacity(n));
+  b.members = n;
+  b.member_data = reinterpret_cast<uint64_t>(array);
+  *bytes += int64_t{MemberArrayCapacity(n)} * 8;
+  return array;
+}
+
+HyperLogLog* SetBucketSketch(Bucket& b, int64_t* bytes) {
+  auto* sketch = new HyperLogLog();
+  b.members = Bucket::kSketch;
+  b.member_data = reinterpret_cast<uint64_t>(sketch);
+  *bytes += static_cast<int64_t>(sizeof(HyperLogLog));
+  return sketch;
+}
+
 void AddBucketMember(Bucket& b, uint64_t h, uint32_t exact_limit,
                      int64_t* bytes) {
   if (b.is_sketch()) {

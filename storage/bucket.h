@@ -49,6 +49,15 @@ Bucket MakeBucket(uint32_t index);
 void AddBucketMember(Bucket& b, uint64_t h, uint32_t exact_limit,
                      int64_t* bytes);
 
+// For loading a snapshot: gives a bucket without members an exact array of
+// `n` members (2 <= n < kSketch) and returns it for the caller to fill with
+// n strictly increasing hashes (capacity MemberArrayCapacity(n), as adds
+// would have grown it). The bucket may be released before it is filled.
+uint64_t* SetBucketMemberArray(Bucket& b, uint32_t n, int64_t* bytes);
+// For loading a snapshot: gives a bucket without members an empty sketch and
+// returns it for the caller to fill.
+HyperLogLog* SetBucketSketch(Bucket& b, int64_t* bytes);
+
 // Releases member storage; subtracts it from *bytes.
 void FreeBucketMembers(Bucket& b, int64_t* bytes);
 

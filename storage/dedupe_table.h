@@ -67,6 +67,27 @@ class DedupeTable {
 
   DedupeStats Stats() const;
 
+  // Snapshots. Little-endian (readers and writers: storage/state_codec.h):
+  //   table = version u8 (= 1) | shard_bits u8 | entry_count u64
+  //         | entry x entry_count
+  //   entry = id_size u8 (1..kMaxIdSize) | id | digest u64
+  //         | applied_at_ms i64 | time_ms i64
+  // Entries go shard by shard, each shard's oldest first: the order Apply
+  // forgets them in. SerializeTo appends to *out, one shard at a time under
+  // its mutex; the caller stops Apply for a consistent cut.
+  void SerializeTo(std::string* out) const;
+  // Loads a snapshot into this table, which must be empty
+  // (INVALID_ARGUMENT otherwise). With the snapshot's shard_bits every
+  // shard's order comes back as it was; with others, entries are ordered by
+  // applied_at_ms so that expiry still forgets the oldest first. Entries
+  // beyond max_entries are forgotten by the next Apply. CORRUPTION for any
+  // structural problem (duplicate id, bad size, truncation, trailing bytes);
+  // on failure the table is left empty. Statistics counters are not saved.
+  Status LoadFrom(std::string_view data);
+  // Order-independent digest of every entry (id, digest, applied_at_ms,
+  // time_ms), mixed with their count.
+  uint64_t Digest() const;
+
  private:
   struct Shard;
   Shard& ShardFor(std::string_view id);

@@ -9,6 +9,8 @@
 
 #include "storage/key_state.h"
 #include "storage/shard.h"
+#include "storage/state_codec.h"
+#include "storage/window_plan.h"
 
 namespace tally {
 
@@ -28,6 +30,17 @@ bool GlobMatch(std::string_view pattern, const std::string& key) {
   if (pattern.empty()) return true;
   // fnmatch(3) works on C strings: a NUL byte inside a key ends what it sees.
   return fnmatch(std::string(pattern).c_str(), key.c_str(), 0) == 0;
+}
+
+// An explicit now must keep the add's time arithmetic far from int64's
+// limits, as the clock does.
+Status CheckNow(int64_t now_ms) {
+  if (now_ms == kNow || (now_ms >= 0 && now_ms < kMaxTimeMs)) {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("now " + std::to_string(now_ms) +
+                                 " is outside [0, " +
+                                 std::to_string(kMaxTimeMs) + ") ms");
 }
 
 }  // namespace
@@ -64,6 +77,8 @@ Result<AddResult> Engine::Add(const AddEvent& event) {
     return Status::InvalidArgument("count must be >= 1, got " +
                                    std::to_string(event.count));
   }
+  s = CheckNow(event.now_ms);
+  if (!s.ok()) return s;
   const uint64_t hash = HashKey(event.key);
   const uint64_t member_hash = event.has_member ? HashMember(event.member) : 0;
   return ShardFor(hash).Add(event, hash, member_hash);
@@ -96,6 +111,7 @@ void Engine::AddBatch(std::span<const AddEvent> events,
         s = Status::InvalidArgument("count must be >= 1, got " +
                                     std::to_string(e.count));
       }
+      if (s.ok()) s = CheckNow(e.now_ms);
       item.valid = s.ok();
       if (!item.valid) {
         out[base + i] = {std::move(s), {}};
@@ -199,6 +215,84 @@ uint64_t Engine::Sweep() {
 }
 
 uint64_t Engine::SweepShard(size_t shard) { return shards_.at(shard)->Sweep(); }
+
+uint64_t Engine::Sweep(int64_t now_ms) {
+  uint64_t removed = 0;
+  for (size_t i = 0; i < shards_.size(); ++i) removed += SweepShard(i, now_ms);
+  return removed;
+}
+
+uint64_t Engine::SweepShard(size_t shard, int64_t now_ms) {
+  return shards_.at(shard)->Sweep(std::clamp<int64_t>(now_ms, 0, kMaxTimeMs));
+}
+
+void Engine::SerializeTo(std::string* out) const {
+  // A snapshot is about as large as what the keys hold in memory (plus their
+  // tier specs): reserving once spares a large snapshot its doublings.
+  const EngineStats stats = Stats();
+  out->reserve(out->size() + kStateHeaderSize +
+               static_cast<size_t>(stats.bytes - stats.table_bytes) +
+               stats.keys * 64);
+  // The header's watermark and key count are known only at the end.
+  const size_t header = BeginState(out);
+  int64_t watermark = 0;
+  uint64_t keys = 0;
+  for (const auto& shard : shards_) keys += shard->SerializeTo(out, &watermark);
+  PatchStateHeader(out, header, watermark, keys);
+}
+
+Status Engine::LoadFrom(std::string_view data) {
+  for (const auto& shard : shards_) {
+    if (shard->key_count() != 0) {
+      return Status::InvalidArgument("LoadFrom needs an engine without keys");
+    }
+  }
+  ByteReader reader(data);
+  int64_t watermark;
+  uint64_t key_count;
+  Status s = ReadStateHeader(&reader, &watermark, &key_count);
+  if (!s.ok()) return s;
+  // Every key record consumes bytes, so a key count larger than the input
+  // ends in a truncation error, not in a long loop.
+  for (uint64_t i = 0; i < key_count && s.ok(); ++i) {
+    int64_t bytes = 0;
+    uint64_t buckets = 0;
+    Result<KeyState*> state =
+        DecodeKeyState(&reader, options_.policies, &bytes, &buckets);
+    if (!state.ok()) {
+      s = state.status();
+      break;
+    }
+    const uint64_t hash = HashKey((*state)->key());
+    if (!ShardFor(hash).InsertLoaded(hash, *state, bytes, buckets)) {
+      KeyState::Destroy(*state, &bytes);
+      s = CorruptionAt("engine snapshot", "duplicate key", reader.offset());
+    }
+  }
+  if (s.ok() && reader.remaining() != 0) {
+    s = CorruptionAt(
+        "engine snapshot",
+        std::to_string(reader.remaining()) + " bytes after the last key",
+        reader.offset());
+  }
+  if (!s.ok()) {
+    for (auto& shard : shards_) shard->Clear();
+    return s;
+  }
+  for (auto& shard : shards_) shard->RaiseWatermark(watermark);
+  return Status::Ok();
+}
+
+uint64_t Engine::Digest() const {
+  // A sum, not a hash of the concatenation: key order depends on the seed.
+  uint64_t sum = 0, keys = 0;
+  std::string scratch;
+  for (const auto& shard : shards_) keys += shard->AddDigest(&sum, &scratch);
+  std::string mixed;
+  PutU64(&mixed, sum);
+  PutU64(&mixed, keys);
+  return XXH3_64bits(mixed.data(), mixed.size());
+}
 
 EngineStats Engine::Stats() const {
   EngineStats stats;

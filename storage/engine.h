@@ -50,6 +50,16 @@ struct AddEvent {
   int64_t amount = 0;       // minor units; may be negative (refunds)
   bool has_member = false;  // distinct member present?
   std::string_view member;  // binary-safe; may be empty when has_member
+  // The "now" this add is judged against; kNow = the shard's clock watermark
+  // (max(last, clock)). An explicit now decides everything about the add
+  // (accepted time range, which tiers keep its bucket, lazy expiry, the time
+  // of a kNow event) and raises the shard's watermark to it, so a replay of
+  // logged (event, now) pairs never reads the clock and rebuilds the same
+  // state. REQUIRES (else INVALID_ARGUMENT): kNow or 0 <= now_ms <
+  // kMaxTimeMs (storage/window_plan.h). A log writer should pass a
+  // non-decreasing now: an add judged against an earlier now than a previous
+  // one may re-create a bucket that was already expired.
+  int64_t now_ms = kNow;
 };
 
 struct AddResult {
@@ -200,11 +210,42 @@ class Engine {
   uint64_t Sweep();
   // The same for one shard; for a background sweeper that spreads the work.
   uint64_t SweepShard(size_t shard);
+  // The same, expiring against exactly `now_ms` (clamped to [0, kMaxTimeMs])
+  // instead of the clock, for replaying a log; raises the swept shards'
+  // watermarks to now_ms so that queries never plan over dropped buckets.
+  // Which keys a shard holds depends on hash_seed() and shard_bits: replaying
+  // SweepShard needs both unchanged, Sweep(now_ms) does not.
+  uint64_t Sweep(int64_t now_ms);
+  uint64_t SweepShard(size_t shard, int64_t now_ms);
   size_t shard_count() const { return shards_.size(); }
 
   EngineStats Stats() const;
   const PolicySet& policies() const { return options_.policies; }
   const EngineOptions& options() const { return options_; }
+  uint64_t hash_seed() const { return options_.hash_seed; }
+
+  // Snapshots (format: storage/state_codec.h). SerializeTo appends every key
+  // to *out, one shard at a time under that shard's mutex: queries may run
+  // meanwhile, but the caller must stop mutations (adds, sweeps, deletes)
+  // for the cut to be consistent. Keys appear in shard/table order, which
+  // depends on the hash seed; compare snapshots with Digest(), not bytes.
+  void SerializeTo(std::string* out) const;
+  // Loads a snapshot into this engine, which must hold no keys
+  // (INVALID_ARGUMENT otherwise). Each key takes its current policy
+  // (policies().Match(key)); a policy whose tiers differ from the snapshot's
+  // is INVALID_ARGUMENT (buckets cannot be rebucketed), and a policy that no
+  // longer tracks distinct members drops them. Any structural problem is
+  // CORRUPTION; the input is never trusted (no crash, no allocation beyond a
+  // small multiple of data.size()). On failure the engine is left empty.
+  // Shard watermarks are raised to the snapshot's latest "now".
+  Status LoadFrom(std::string_view data);
+  // An order-independent digest of every key's state: the wrapping sum of
+  // XXH3 of each key's snapshot encoding, mixed with the key count. Equal
+  // for engines holding the same keys with the same state, whatever their
+  // hash seeds, shard counts or clocks. Ring and raw capacities are part of
+  // a key's state (they decide its bytes); a ring's head position is not.
+  // Excludes watermarks, key tables and statistics counters.
+  uint64_t Digest() const;
 
  private:
   uint64_t HashKey(std::string_view key) const;

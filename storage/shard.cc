@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "storage/distinct_counter.h"
+#include "storage/state_codec.h"
 #include "storage/window_plan.h"
 
 namespace tally {
@@ -149,7 +150,15 @@ void Shard::PrefetchPayloadLocked(KeyLookup key) const {
 
 Result<AddResult> Shard::AddLocked(const AddEvent& event, uint64_t hash,
                                    uint64_t member_hash) {
-  const int64_t now = AdvanceClock();
+  // An explicit now (a replayed log record) decides the add on its own: the
+  // watermark may be ahead of it, and must not change the outcome.
+  int64_t now;
+  if (event.now_ms == kNow) {
+    now = AdvanceClock();
+  } else {
+    now = event.now_ms;
+    now_ms_ = std::max(now_ms_, now);
+  }
   KeyState* state = FindLocked({event.key, hash});
   const Policy& policy =
       state ? state->policy() : options_->policies.Match(event.key);
@@ -504,7 +513,18 @@ uint64_t Shard::ExpireLocked(KeyState* state, int64_t now) {
 
 uint64_t Shard::Sweep() {
   std::lock_guard<std::mutex> lock(mu_);
-  const int64_t now = AdvanceClock();
+  return SweepLocked(AdvanceClock());
+}
+
+uint64_t Shard::Sweep(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Queries plan with the watermark: it must not stay behind what was
+  // dropped.
+  now_ms_ = std::max(now_ms_, now_ms);
+  return SweepLocked(now_ms);
+}
+
+uint64_t Shard::SweepLocked(int64_t now) {
   std::vector<KeyState*> empty;
   for (KeyState* state : keys_) {
     ExpireLocked(state, now);
@@ -513,6 +533,51 @@ uint64_t Shard::Sweep() {
   for (KeyState* state : empty) EraseLocked(state);
   expired_keys_ += empty.size();
   return empty.size();
+}
+
+uint64_t Shard::SerializeTo(std::string* out, int64_t* watermark) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  *watermark = std::max(*watermark, now_ms_);
+  for (const KeyState* state : keys_) EncodeKeyState(*state, out);
+  return keys_.size();
+}
+
+uint64_t Shard::AddDigest(uint64_t* sum, std::string* scratch) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const KeyState* state : keys_) {
+    scratch->clear();
+    EncodeKeyState(*state, scratch);
+    *sum += XXH3_64bits(scratch->data(), scratch->size());
+  }
+  return keys_.size();
+}
+
+bool Shard::InsertLoaded(uint64_t hash, KeyState* state, int64_t bytes,
+                         uint64_t buckets) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (FindLocked({state->key(), hash}) != nullptr) return false;
+  keys_.insert(state);
+  bytes_ += bytes;
+  buckets_ += buckets;
+  return true;
+}
+
+void Shard::RaiseWatermark(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  now_ms_ = std::max(now_ms_, now_ms);
+}
+
+void Shard::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (KeyState* state : keys_) KeyState::Destroy(state, &bytes_);
+  // A fresh table: a cleared one would keep its slots (and table bytes).
+  keys_ = Table(0, Hasher{options_->hash_seed}, Equal{});
+  buckets_ = 0;
+}
+
+size_t Shard::key_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return keys_.size();
 }
 
 bool Shard::ScanFrom(uint64_t min_hash, size_t limit,

@@ -55,7 +55,25 @@ class Shard {
                                         uint32_t aggs);
   Result<KeyInfo> Inspect(KeyLookup key);
   bool Delete(KeyLookup key);
+  // Expires against the clock watermark, or exactly `now_ms` (which raises
+  // the watermark).
   uint64_t Sweep();
+  uint64_t Sweep(int64_t now_ms);
+
+  // Snapshots (storage/state_codec.h). Appends every key's record; returns
+  // how many and raises *watermark to this shard's.
+  uint64_t SerializeTo(std::string* out, int64_t* watermark) const;
+  // Adds XXH3 of every key's record to *sum (wrapping); returns how many.
+  // `scratch` is reused between keys.
+  uint64_t AddDigest(uint64_t* sum, std::string* scratch) const;
+  // Takes a decoded key whose engine hash is `hash`, with its `bytes` and
+  // `buckets`. False (and nothing taken) if the key is already present.
+  bool InsertLoaded(uint64_t hash, KeyState* state, int64_t bytes,
+                    uint64_t buckets);
+  void RaiseWatermark(int64_t now_ms);
+  // Removes every key (a failed load); statistics counters are kept.
+  void Clear();
+  size_t key_count() const;
 
   // Appends (hash, key) for the keys with hash >= min_hash, smallest hashes
   // first: at least `limit` of them when the shard has that many (more when
@@ -104,6 +122,8 @@ class Shard {
                              uint32_t aggs) const;
   // Drops buckets past retention in every tier; returns buckets dropped.
   uint64_t ExpireLocked(KeyState* state, int64_t now);
+  // Expires every key at `now` and removes the empty ones; returns how many.
+  uint64_t SweepLocked(int64_t now);
   void EraseLocked(KeyState* state);
   // Replays a full raw key into tier rings; returns the tiered key.
   KeyState* ConvertToTiered(KeyState* raw_state, int64_t now);

@@ -58,6 +58,13 @@ class TierRing {
   // shrinks the buffer when it is mostly empty. Returns buckets dropped.
   uint32_t ExpireBefore(uint32_t first_kept, int64_t* bytes);
 
+  // For loading a snapshot: gives an empty ring without a buffer a buffer of
+  // 2^cap_log2 buckets (REQUIRES cap_log2 <= 27), so that the buckets then
+  // appended in index order leave it exactly as the snapshotted ring was.
+  void Reserve(uint32_t cap_log2, int64_t* bytes) {
+    Reallocate(cap_log2, bytes);
+  }
+
   // Releases everything; the ring is empty afterwards.
   void Clear(int64_t* bytes);
 

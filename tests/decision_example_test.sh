@@ -4,10 +4,10 @@
 # Usage: decision_example_test.sh <tallyd> <decision_example>
 set -euo pipefail
 tallyd="$1"; example="$2"
-log=$(mktemp)
-"$tallyd" --port=0 --threads=1 >"$log" 2>/dev/null &
+log=$(mktemp); data=$(mktemp -d)
+"$tallyd" --port=0 --threads=1 --data_dir="$data" >"$log" 2>/dev/null &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$log" "$data"' EXIT
 for _ in $(seq 1 100); do grep -q 'ready port=' "$log" && break; sleep 0.05; done
 port=$(grep -o 'port=[0-9]*' "$log" | cut -d= -f2)
 

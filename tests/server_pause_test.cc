@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -35,9 +36,13 @@ class TallydProcess {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, out[0]);
-    std::string port_flag = "--port=0", threads_flag = "--threads=1";
+    char dir[] = "/tmp/tally-pause-test-XXXXXX";
+    if (mkdtemp(dir) == nullptr) return;
+    data_dir_ = dir;
+    std::string port_flag = "--port=0", threads_flag = "--threads=1",
+                data_flag = "--data_dir=" + data_dir_;
     char* argv[] = {const_cast<char*>(path), port_flag.data(),
-                    threads_flag.data(), nullptr};
+                    threads_flag.data(), data_flag.data(), nullptr};
     if (posix_spawn(&pid_, path, &actions, nullptr, argv, environ) != 0)
       pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
@@ -59,6 +64,7 @@ class TallydProcess {
       waitpid(pid_, &status, 0);
     }
     if (stream_ != nullptr) fclose(stream_);
+    if (!data_dir_.empty()) std::filesystem::remove_all(data_dir_);
   }
   bool ok() const { return pid_ > 0 && port_ != 0; }
   uint16_t port() const { return port_; }
@@ -82,6 +88,7 @@ class TallydProcess {
 
  private:
   pid_t pid_ = -1;
+  std::string data_dir_;
   uint16_t port_ = 0;
   FILE* stream_ = nullptr;
 };

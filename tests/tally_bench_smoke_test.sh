@@ -10,10 +10,10 @@ out=$("$bench" --embedded "${args[@]}" | tail -1)
 echo "embedded: $out" | cut -c1-200
 echo "$out" | grep -q '"selfcheck":"ok"' || { echo "embedded selfcheck failed"; exit 1; }
 
-log=$(mktemp); err=$(mktemp)
-"$tallyd" --port=0 --threads=2 >"$log" 2>"$err" &
+log=$(mktemp); err=$(mktemp); data=$(mktemp -d)
+"$tallyd" --port=0 --threads=2 --data_dir="$data" >"$log" 2>"$err" &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log" "$err"' EXIT
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$log" "$err" "$data"' EXIT
 for _ in $(seq 1 100); do grep -q 'ready port=' "$log" && break; sleep 0.05; done
 port=$(grep -o 'port=[0-9]*' "$log" | cut -d= -f2)
 [ -n "$port" ] || { echo "tallyd did not start"; cat "$err"; exit 1; }

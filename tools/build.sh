@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Configures and builds tally. Usage: tools/build.sh [release|asan] [extra cmake args]
 #   release (default): optimised build in build/, binaries in build/bin/
-#   asan:              ASan+UBSan build in build-asan/ (jemalloc off), for tests
+#   asan:              ASan+UBSan build in build-asan/ (jemalloc off, crash-test
+#                      kill points compiled in), for tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-release}"; shift || true
 case "$kind" in
   release) dir=build; args=(-DCMAKE_BUILD_TYPE=Release) ;;
-  asan)    dir=build-asan; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALLY_SANITIZE=ON -DTALLY_BUILD_BENCHMARKS=OFF) ;;
+  asan)    dir=build-asan; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALLY_SANITIZE=ON -DTALLY_BUILD_BENCHMARKS=OFF -DTALLY_FAULT_HOOKS=ON) ;;
   *) echo "usage: tools/build.sh [release|asan] [cmake args...]" >&2; exit 2 ;;
 esac
 [ -n "${CI:-}" ] && args+=(-DTALLY_WERROR=ON)

@@ -73,6 +73,9 @@ int64_t NowMs() {
 class TallyCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    char dir[] = "/tmp/tally-cli-test-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    data_dir_ = dir;
     int out[2];
     ASSERT_EQ(pipe(out), 0);
     const pid_t parent = getpid();
@@ -86,8 +89,9 @@ class TallyCliTest : public ::testing::Test {
       dup2(devnull, STDERR_FILENO);
       close(out[0]);
       close(out[1]);
+      const std::string data_flag = "--data_dir=" + data_dir_;
       execl(TALLYD_BIN, TALLYD_BIN, "--port=0", "--distinct_exact_limit=10",
-            static_cast<char*>(nullptr));
+            data_flag.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     close(out[1]);
@@ -129,6 +133,7 @@ class TallyCliTest : public ::testing::Test {
     if (ready_fd_ >= 0) close(ready_fd_);
     std::error_code ignored;
     if (!tmp_.empty()) std::filesystem::remove_all(tmp_, ignored);
+    std::filesystem::remove_all(data_dir_);
   }
 
   std::string Cli(const std::string& flags = "") const {
@@ -151,6 +156,7 @@ class TallyCliTest : public ::testing::Test {
   }
 
   pid_t pid_ = -1;
+  std::string data_dir_;
   int ready_fd_ = -1;
   int port_ = 0;
   std::filesystem::path tmp_;
