@@ -86,7 +86,8 @@ Status Journal::Start() {
     Result<std::unique_ptr<wal::WalWriter>> writer = wal::WalWriter::Open(
         options_.fs, WalDir(options_.data_dir), next_lsn_, recovered_.segments,
         {.segment_bytes = options_.segment_bytes,
-         .hash_seed = recovered_.hash_seed});
+         .hash_seed = recovered_.hash_seed,
+         .shard_bits = recovered_.engine->options().shard_bits});
     if (!writer.ok()) return writer.status();
     writer_ = std::move(*writer);
   }
@@ -146,7 +147,7 @@ void Journal::Submit(wal::RecordType type, std::string payload,
     } else {
       queue_bytes_ += payload.size();
       queue_.push_back({type, std::move(payload), wait_durable, std::move(done),
-                        std::move(after_apply)});
+                        std::move(after_apply), nullptr});
     }
   }
   if (!refused.ok()) {
@@ -186,7 +187,11 @@ void Journal::WriterLoop() {
     bool snapshot_now = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      auto wake = next_sweep_;
+      // sweep_interval_ms == 0 (sweeps off) must not wake it: next_sweep_
+      // never moves then, and waiting until it would spin.
+      auto wake = options_.sweep_interval_ms > 0
+                      ? next_sweep_
+                      : SteadyClock::now() + std::chrono::hours(1);
       if (options_.snapshot_interval_ms > 0 && has_wal()) {
         wake = std::min(wake, next_snapshot_);
       }
@@ -245,7 +250,9 @@ void Journal::WriterLoop() {
     }
     if (stop) {
       if (written_lsn_.load() > durable_lsn_.load()) SyncOrDie();
-      if (options_.snapshot_at_stop) TakeSnapshot(true);
+      // A SnapshotNow() that came in with the stop still gets its snapshot
+      // (its caller waits for it).
+      if (options_.snapshot_at_stop || snapshot_now) TakeSnapshot(true);
       // Wake the snapshot thread's waiters through its own stop.
       break;
     }

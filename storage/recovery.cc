@@ -27,6 +27,17 @@ Status Refuse(const RecoveryOptions& options, const wal::ReadReport& rep,
           options.data_dir + "`.");
 }
 
+// fdatasync of a file cut with TruncateFile: until then the cut may not
+// survive a power loss, and the bytes it removed (a torn tail) would come
+// back in a segment that is no longer the last one.
+Status SyncFile(FileSystem* fs, const std::string& path) {
+  Result<std::unique_ptr<WritableFile>> file = fs->OpenWritable(path);
+  if (!file.ok()) return file.status();
+  Status s = (*file)->Sync();
+  const Status closed = (*file)->Close();
+  return s.ok() ? closed : s;
+}
+
 }  // namespace
 
 Status DiscardWalTail(FileSystem* fs, const std::string& data_dir,
@@ -36,9 +47,15 @@ Status DiscardWalTail(FileSystem* fs, const std::string& data_dir,
       JoinPath(data_dir, "wal-discarded-" + std::to_string(rep.last_lsn));
   if (Status s = fs->CreateDir(aside); !s.ok()) return s;
   const std::string end_path = JoinPath(wal_dir, rep.end_segment);
-  Result<std::string> data = fs->ReadFile(end_path, uint64_t{4} << 30);
+  // Nothing of the end segment is kept (its header is bad, or segments
+  // before it are missing): move it aside whole. Cut to zero bytes, it would
+  // stay named after an LSN the server will write past, and a later restart
+  // would take it for a corrupt segment in the middle of the log.
+  const bool whole = rep.end_offset == 0;
+  Result<std::string> data = whole ? Result<std::string>(std::string())
+                                   : fs->ReadFile(end_path, uint64_t{4} << 30);
   if (!data.ok()) return data.status();
-  if (rep.end_offset < data->size()) {
+  if (!whole && rep.end_offset < data->size()) {
     Result<std::unique_ptr<WritableFile>> tail = fs->OpenWritable(JoinPath(
         aside, rep.end_segment + ".from-" + std::to_string(rep.end_offset)));
     if (!tail.ok()) return tail.status();
@@ -59,8 +76,19 @@ Status DiscardWalTail(FileSystem* fs, const std::string& data_dir,
       return s;
     }
   }
+  if (whole) {
+    if (Status s = fs->Rename(end_path, JoinPath(aside, rep.end_segment));
+        !s.ok()) {
+      return s;
+    }
+  }
   if (Status s = fs->SyncDir(aside); !s.ok()) return s;
-  if (Status s = fs->TruncateFile(end_path, rep.end_offset); !s.ok()) return s;
+  if (!whole) {
+    if (Status s = fs->TruncateFile(end_path, rep.end_offset); !s.ok()) {
+      return s;
+    }
+    if (Status s = SyncFile(fs, end_path); !s.ok()) return s;
+  }
   if (Status s = fs->SyncDir(wal_dir); !s.ok()) return s;
   *moved_to = aside;
   return Status::Ok();
@@ -157,7 +185,28 @@ Result<Recovered> Recover(const RecoveryOptions& options) {
         wal::DecodeSegmentHeader(
             reinterpret_cast<const uint8_t*>(first->data()), &sh)) {
       seed = sh.hash_seed;
+      // Sweep records name shards: replaying them into a different shard
+      // count would expire other keys than the server did.
+      if (sh.shard_bits != options.engine.shard_bits) {
+        return Status::InvalidArgument(
+            "the WAL was written with 2^" + std::to_string(sh.shard_bits) +
+            " shards and this engine has 2^" +
+            std::to_string(options.engine.shard_bits) +
+            "; start with the same shard count");
+      }
     }
+  }
+  if (segments->empty() && !snaps->empty()) {
+    // tallyd always keeps the segment it writes to: snapshots without any
+    // segment mean the WAL directory was emptied, and whatever was logged
+    // after the snapshot is gone. Say so rather than start without it.
+    return Status(Code::kCorruption,
+                  "snapshots exist in " + snap_dir + " but " + wal_dir +
+                      " holds no WAL segment: the WAL was removed, so the "
+                      "records after the last snapshot are lost. Inspect "
+                      "with `tally-wal check " +
+                      options.data_dir +
+                      "` and restore the WAL directory from a backup.");
   }
 
   // Newest snapshot that verifies and loads; each failure falls back to the
@@ -167,6 +216,11 @@ Result<Recovered> Recover(const RecoveryOptions& options) {
   for (auto it = snaps->rbegin(); it != snaps->rend(); ++it) {
     const std::string path = JoinPath(snap_dir, it->name);
     Result<snapshot::Snapshot> snap = snapshot::Read(fs, path);
+    if (snap.ok() && snap->meta.lsn != it->lsn) {
+      snap = Status(Code::kCorruption, "header LSN " +
+                                           std::to_string(snap->meta.lsn) +
+                                           " does not match its file name");
+    }
     if (!snap.ok()) {
       report.snapshots_rejected.push_back(it->name + ": " +
                                           std::string(snap.status().message()));
@@ -249,6 +303,7 @@ Result<Recovered> Recover(const RecoveryOptions& options) {
     const std::string path = JoinPath(wal_dir, rep.end_segment);
     Status s = rep.end_offset == 0 ? fs->Remove(path)
                                    : fs->TruncateFile(path, rep.end_offset);
+    if (s.ok() && rep.end_offset != 0) s = SyncFile(fs, path);
     if (s.ok()) s = fs->SyncDir(wal_dir);
     if (!s.ok()) return s;
     report.truncated_bytes = rep.discarded_bytes;

@@ -14,17 +14,19 @@ void EncodeSegmentHeader(const SegmentHeader& h, uint8_t* out) {
   PutU32(out + 12, kSegmentHeaderSize);
   PutU64(out + 16, h.first_lsn);
   PutU64(out + 24, h.hash_seed);
+  PutU32(out + 32, h.shard_bits);
   PutU32(out + 36, crc32c::Value(out, 36));
 }
 
 bool DecodeSegmentHeader(const uint8_t* in, SegmentHeader* h) {
   if (GetU64(in) != kSegmentMagic || GetU32(in + 8) != kFormatVersion ||
-      GetU32(in + 12) != kSegmentHeaderSize || GetU32(in + 32) != 0 ||
-      GetU32(in + 36) != crc32c::Value(in, 36)) {
+      GetU32(in + 12) != kSegmentHeaderSize || GetU32(in + 32) < 1 ||
+      GetU32(in + 32) > 16 || GetU32(in + 36) != crc32c::Value(in, 36)) {
     return false;
   }
   h->first_lsn = GetU64(in + 16);
   h->hash_seed = GetU64(in + 24);
+  h->shard_bits = GetU32(in + 32);
   return true;
 }
 

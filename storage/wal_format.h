@@ -4,8 +4,8 @@
 //   data_dir/wal/<first LSN, 20 digits>.wal    one segment
 //
 //   segment := segment_header record* zero_fill
-//   segment_header (32 B) := magic u64 "TALLYWAL" | version u32 | header_size
-//       u32 | first_lsn u64 | hash_seed u64 ... see kSegmentHeaderSize
+//   segment_header (40 B) := magic "TALLYWAL" | version u32 | header_size
+//       u32 | first_lsn u64 | hash_seed u64 | shard_bits u32 | crc32c u32
 //   record := header (32 B) | payload[length]
 //   header := crc32c u32 | length u32 | type u8 | flags u8 | reserved u16
 //             | reserved u32 | lsn u64 | time_ms i64
@@ -27,7 +27,8 @@
 namespace tally::wal {
 
 // DO NOT CHANGE: persisted (docs/wal_format.md).
-inline constexpr uint64_t kSegmentMagic = 0x4C41575959414C54ull;  // TALLYWAL
+// The bytes "TALLYWAL" read as a little-endian u64.
+inline constexpr uint64_t kSegmentMagic = 0x4C4157594C4C4154ull;
 inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderSize = 40;
 inline constexpr size_t kRecordHeaderSize = 32;
@@ -46,8 +47,9 @@ enum class RecordType : uint8_t {
 inline bool IsKnownType(uint8_t t) { return t >= 1 && t <= 3; }
 
 struct SegmentHeader {
-  uint64_t first_lsn = 0;  // LSN of the segment's first record
-  uint64_t hash_seed = 0;  // the engine's key-hash seed (sweeps name shards)
+  uint64_t first_lsn = 0;   // LSN of the segment's first record
+  uint64_t hash_seed = 0;   // the engine's key-hash seed (sweeps name shards)
+  uint32_t shard_bits = 8;  // the engine's 2^shard_bits shards (likewise)
 };
 
 struct RecordHeader {
@@ -74,7 +76,7 @@ static_assert(std::endian::native == std::endian::little,
               "the WAL is little-endian; add byte swaps for this target");
 
 // Segment header: magic u64 | version u32 | header_size u32 | first_lsn u64 |
-// hash_seed u64 | reserved u32 | crc32c u32 of bytes [0, 36).
+// hash_seed u64 | shard_bits u32 | crc32c u32 of bytes [0, 36).
 void EncodeSegmentHeader(const SegmentHeader& h, uint8_t* out);
 // False when the magic, version, size or CRC is wrong.
 bool DecodeSegmentHeader(const uint8_t* in, SegmentHeader* h);

@@ -188,6 +188,7 @@ Result<ReadReport> ReadWal(FileSystem* fs, const std::string& wal_dir,
     if (!rep.has_seed) {
       rep.has_seed = true;
       rep.hash_seed = sh.hash_seed;
+      rep.shard_bits = sh.shard_bits;
     }
     if (expected == 0) {
       expected = sh.first_lsn;
@@ -243,14 +244,13 @@ Result<ReadReport> ReadWal(FileSystem* fs, const std::string& wal_dir,
       // The written part of this segment ends here. It is a clean end only
       // if nothing valid follows (and, before the last segment, nothing at
       // all follows).
+      if (check == Check::kEnd) why = "zero-filled header";
       const Found after = FindValidRecords(data, pos + 1);
       const bool junk = LastNonZero(data, pos) > pos;
       if (after.records > 0) {
-        Status s = finish(
-            k, data, pos, LogEnd::kCorrupt,
-            (check == Check::kEnd ? std::string("zero-filled bytes") : why) +
-                " followed by a valid record at offset " +
-                std::to_string(after.first_offset));
+        Status s = finish(k, data, pos, LogEnd::kCorrupt,
+                          why + " followed by a valid record at offset " +
+                              std::to_string(after.first_offset));
         if (!s.ok()) return s;
         return rep;
       }

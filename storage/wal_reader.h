@@ -49,6 +49,7 @@ struct ReadReport {
   uint64_t bytes = 0;      // bytes of valid records, headers included
   bool has_seed = false;   // a segment header named the key-hash seed
   uint64_t hash_seed = 0;
+  uint32_t shard_bits = 0;
   LogEnd end = LogEnd::kClean;
   // Where the valid log ends: the byte after the last valid record
   // ("valid up to"), in `end_segment` (empty when there is no segment).

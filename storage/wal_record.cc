@@ -9,6 +9,10 @@ namespace {
 
 enum : uint8_t { kHasMember = 1, kHasId = 2, kHasTime = 4 };
 
+// What the protocol admits (protocol/limits.h); a record never holds more,
+// and the dedupe table's snapshot refuses longer ids.
+constexpr size_t kMaxMemberSize = 256;
+
 template <typename T>
 void Put(std::string* out, T v) {
   out->append(reinterpret_cast<const char*>(&v), sizeof(v));
@@ -118,13 +122,16 @@ Status DecodeAddBatch(std::string_view payload, std::vector<AddOp>* out) {
     if (flags & kHasMember) {
       uint16_t size = 0;
       op.has_member = true;
-      if (!r.Get(&size) || !r.Bytes(size, &op.member)) return Bad("member");
+      if (!r.Get(&size) || size > kMaxMemberSize ||
+          !r.Bytes(size, &op.member)) {
+        return Bad("member");
+      }
     }
     if (flags & kHasId) {
       uint8_t size = 0;
       op.has_id = true;
-      if (!r.Get(&size) || size == 0 || !r.Bytes(size, &op.id) ||
-          !r.Get(&op.digest)) {
+      if (!r.Get(&size) || size == 0 || size > kMaxIdSize ||
+          !r.Bytes(size, &op.id) || !r.Get(&op.digest)) {
         return Bad("idempotency id");
       }
     }

@@ -47,7 +47,9 @@ Status WalWriter::StartSegment(uint64_t first_lsn, uint64_t min_bytes) {
   Result<std::unique_ptr<WritableFile>> file = fs_->OpenWritable(path);
   if (!file.ok()) return file.status();
   uint8_t header[kSegmentHeaderSize];
-  EncodeSegmentHeader({.first_lsn = first_lsn, .hash_seed = options_.hash_seed},
+  EncodeSegmentHeader({.first_lsn = first_lsn,
+                       .hash_seed = options_.hash_seed,
+                       .shard_bits = options_.shard_bits},
                       header);
   Status s = (*file)->Allocate(bytes);
   if (s.ok()) s = (*file)->WriteAt(0, {header, sizeof(header)});
@@ -71,6 +73,19 @@ Status WalWriter::StartSegment(uint64_t first_lsn, uint64_t min_bytes) {
 Status WalWriter::Append(std::string_view records, uint64_t first_lsn,
                          uint64_t last_lsn) {
   (void)last_lsn;
+  if (dirty_end_ > offset_) {
+    // Part of a failed append is still here. Records written over its start
+    // would leave the rest behind them, which is corruption once this
+    // segment is not the last: zero it first.
+    const std::string zeros(dirty_end_ - offset_, '\0');
+    if (Status s = file_->WriteAt(
+            offset_,
+            {reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size()});
+        !s.ok()) {
+      return s;
+    }
+    dirty_end_ = 0;
+  }
   if (offset_ + records.size() > capacity_) {
     if (Status s = StartSegment(first_lsn, records.size()); !s.ok()) return s;
   }
@@ -81,9 +96,12 @@ Status WalWriter::Append(std::string_view records, uint64_t first_lsn,
     // Zero what may have landed, so no partial record stays readable where
     // the retried records will go. Allocated space: this cannot hit ENOSPC.
     const std::string zeros(records.size(), '\0');
-    (void)file_->WriteAt(
-        offset_,
-        {reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size()});
+    if (!file_
+             ->WriteAt(offset_, {reinterpret_cast<const uint8_t*>(zeros.data()),
+                                 zeros.size()})
+             .ok()) {
+      dirty_end_ = std::max(dirty_end_, offset_ + records.size());
+    }
     return s;
   }
   offset_ += records.size();

@@ -32,6 +32,7 @@ namespace tally::wal {
 struct WalWriterOptions {
   uint64_t segment_bytes = 64u << 20;
   uint64_t hash_seed = 0;  // written in every segment header
+  uint32_t shard_bits = 8;
 };
 
 class WalWriter {
@@ -71,7 +72,10 @@ class WalWriter {
   std::unique_ptr<WritableFile> file_;
   uint64_t offset_ = 0;    // next write position in the current segment
   uint64_t capacity_ = 0;  // its allocated size
-  mutable std::mutex mu_;  // guards segments_ and disk_bytes_
+  // End of the bytes a failed Append may have left at offset_ and beyond
+  // when zeroing them failed too (0: none); zeroed by the next Append.
+  uint64_t dirty_end_ = 0;
+  mutable std::mutex mu_;              // guards segments_ and disk_bytes_
   std::vector<SegmentFile> segments_;  // oldest first; back() is current
   std::vector<uint64_t> sizes_;        // file size of each
 };
