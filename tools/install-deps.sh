@@ -15,6 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libedit-dev tmux
+  faketime  # D8: replay under a shifted clock (tests/crash)
   python3-crc32c  # independent CRC-32C oracle for storage/crc32c_test
   clang-format clang-tidy
 )

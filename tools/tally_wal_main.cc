@@ -284,8 +284,23 @@ int main(int argc, char** argv) {
       return Status::Ok();
     };
   }
+  // Read from the newest valid snapshot on, as tallyd's recovery does: the
+  // segments below it were deleted on purpose, and are not "missing".
+  wal::ReadOptions read_options;
+  if (auto snaps = tally::snapshot::List(fs, tally::SnapshotDir(data_dir));
+      snaps.ok()) {
+    for (auto it = snaps->rbegin(); it != snaps->rend(); ++it) {
+      const std::string path =
+          tally::JoinPath(tally::SnapshotDir(data_dir), it->name);
+      if (tally::snapshot::Read(fs, path).ok()) {
+        read_options.need_from_lsn = it->lsn;
+        if (!dump->parsed()) read_options.after_lsn = it->lsn;
+        break;
+      }
+    }
+  }
   tally::Result<wal::ReadReport> read =
-      wal::ReadWal(fs, wal_dir, wal::ReadOptions{}, visit);
+      wal::ReadWal(fs, wal_dir, read_options, visit);
   if (!read.ok()) {
     std::fprintf(stderr, "tally-wal: %s\n", read.status().ToString().c_str());
     return kExitIo;
