@@ -251,6 +251,7 @@ void Client::Impl::AssignIds(proto::Request* request) {
 void Client::Impl::Submit(proto::Request request, const CallOptions& call,
                           Done done) {
   if (options_.auto_idempotency_ids) AssignIds(&request);
+  if (call.wait_durable) request.wait_durable = true;
   auto state = std::make_shared<CallState>(io_, std::move(request));
   state->deadline = DeadlineOf(call);
   state->fallback = call.fallback.value_or(options_.fallback);

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <filesystem>
 #include <future>
 #include <set>
 #include <thread>
@@ -111,6 +112,39 @@ TEST(ClientTest, ExecuteAddsThenQueriesInOneRoundTrip) {
   EXPECT_EQ(w.value.adds.size(), 1u);
   EXPECT_TRUE(w.value.queries.empty());
   EXPECT_TRUE(client.Execute(Batch()).ok());  // nothing to do
+}
+
+// In os mode nothing is fsynced, unless a call asks: its reply then waits
+// for the fdatasync that covers it.
+TEST(ClientTest, WaitDurableRepliesOnlyOnceTheAddIsSynced) {
+  std::string dir =
+      (std::filesystem::temp_directory_path() / "tally-client-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  {
+    InProcessServerOptions o;
+    o.server.port = 0;
+    o.server.threads = 1;
+    o.data_dir = dir;
+    o.durability.mode = DurabilityMode::kOs;
+    InProcessServer server(o);
+    ASSERT_TRUE(server.status().ok()) << server.status().ToString();
+    ClientOptions options;
+    options.endpoints = {{"127.0.0.1", server.port()}};
+    Client client(options);
+
+    CallResult<proto::AddItemResult> plain = client.Add("user:1", 5);
+    ASSERT_TRUE(plain.ok()) << plain.message;
+    EXPECT_GT(plain.value.lsn, server.journal().durable_lsn());
+
+    CallOptions durable;
+    durable.wait_durable = true;
+    CallResult<proto::AddItemResult> synced =
+        client.Add("user:1", 7, std::nullopt, durable);
+    ASSERT_TRUE(synced.ok()) << synced.message;
+    EXPECT_GT(synced.value.lsn, plain.value.lsn);
+    EXPECT_GE(server.journal().durable_lsn(), synced.value.lsn);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ClientTest, QueryAndAddShorthands) {

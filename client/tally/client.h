@@ -123,6 +123,9 @@ struct ClientOptions {
 struct CallOptions {
   std::optional<ClientClock::time_point> deadline;  // else default_timeout
   std::optional<Fallback> fallback;                 // else the client's
+  // Writes: answer only once the server has fsynced them, whatever its
+  // --durability (like Redis WAITAOF). Costs one fdatasync of latency.
+  bool wait_durable = false;
 };
 
 // A call's outcome. `value` is meaningful when ok(), or when degraded !=
