@@ -207,7 +207,7 @@ struct AddItemResult {
   std::string message{};
   int64_t time_ms = 0;     // the event time applied
   bool duplicate = false;  // the id was seen before; nothing applied
-  uint64_t lsn = 0;        // WAL position; 0 until durability exists
+  uint64_t lsn = 0;        // the add's WAL record; 0 = not logged
   bool operator==(const AddItemResult&) const = default;
 };
 

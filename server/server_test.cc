@@ -147,6 +147,46 @@ TEST_F(ServerTest, HelloAndPingAnswer) {
   EXPECT_EQ(c.Call(Req(proto::PingRequest{})).op(), proto::Op::kPing);
 }
 
+// Every add is in the WAL before its reply (fsync mode: synced), and every
+// answer says which prefix of the WAL it read.
+TEST_F(ServerTest, RepliesCarryTheirWalPositions) {
+  TestClient c(port());
+  proto::AddRequest add;
+  add.items.push_back(Item("lsn:1", 1));
+  add.items.push_back(Item("lsn:1", 2));
+  proto::Response added = c.Call(Req(add));
+  ASSERT_EQ(added.code, Code::kOk) << added.message;
+  const auto& items = std::get<proto::AddResult>(added.body).items;
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_GT(items[0].lsn, 0u);
+  EXPECT_EQ(items[0].lsn, items[1].lsn);  // one record per request
+  EXPECT_LE(items[0].lsn, journal_->durable_lsn());
+
+  proto::Response second = c.Call(Req(add));
+  const uint64_t second_lsn =
+      std::get<proto::AddResult>(second.body).items[0].lsn;
+  EXPECT_GT(second_lsn, items[0].lsn);
+
+  proto::QueryRequest query;
+  query.items.push_back(proto::QueryItem::Last("lsn:1", 60'000));
+  proto::Response answered = c.Call(Req(query));
+  const auto& q = std::get<proto::QueryResult>(answered.body).items[0];
+  EXPECT_GE(q.lsn, second_lsn);
+  EXPECT_EQ(q.answer.count, 4);
+
+  proto::RangeRequest range;
+  range.key = "lsn:1";
+  range.to_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count() +
+                1000;
+  range.from_ms = range.to_ms - 60'000;
+  range.step_ms = 60'000;
+  proto::Response ranged = c.Call(Req(range));
+  ASSERT_EQ(ranged.code, Code::kOk) << ranged.message;
+  EXPECT_GE(std::get<proto::RangeResult>(ranged.body).lsn, second_lsn);
+}
+
 TEST_F(ServerTest, AddThenQueryOnOneConnectionReadsItsWrites) {
   TestClient c(port());
   proto::AddRequest add;

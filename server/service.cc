@@ -292,11 +292,13 @@ proto::Response Service::DoRange(const proto::RangeRequest& request) {
   if (Status invalid = proto::ValidateRangeRequest(request); !invalid.ok()) {
     return proto::Response::Error(invalid);
   }
+  const uint64_t lsn = journal_->applied_lsn();
   auto points =
       engine_->Range(request.key, request.from_ms, request.to_ms,
                      request.step_ms, Aggs(request.key, request.aggs));
   if (!points.ok()) return proto::Response::Error(points.status());
   proto::RangeResult result;
+  result.lsn = lsn;
   result.points.reserve(points->size());
   for (const RangePoint& p : *points) {
     result.points.push_back({p.start_ms, ToWire(p.answer)});
