@@ -130,6 +130,8 @@ TEST(ClientTest, WaitDurableRepliesOnlyOnceTheAddIsSynced) {
     ASSERT_TRUE(server.status().ok()) << server.status().ToString();
     ClientOptions options;
     options.endpoints = {{"127.0.0.1", server.port()}};
+    // Not about deadlines: room for a loaded sanitizer build and the fsync.
+    options.default_timeout = std::chrono::seconds(5);
     Client client(options);
 
     CallResult<proto::AddItemResult> plain = client.Add("user:1", 5);

@@ -229,7 +229,24 @@ bool TallydProcess::Start(const StartOptions& options) {
     if (std::strncmp(*e, "TALLY_KILL_POINT", 16) == 0) continue;
     env.emplace_back(*e);
   }
-  env.insert(env.end(), options.extra_env.begin(), options.extra_env.end());
+  // An extra variable replaces an inherited one of the same name (getenv
+  // would see the first), except that sanitizer options are merged: the
+  // inherited ones (tools/test.sh sets ASAN_OPTIONS) still apply.
+  for (const std::string& extra : options.extra_env) {
+    const std::string name = extra.substr(0, extra.find('=') + 1);
+    std::string value = extra.substr(name.size());
+    for (auto it = env.begin(); it != env.end();) {
+      if (it->compare(0, name.size(), name) == 0) {
+        if (name == "ASAN_OPTIONS=" || name == "UBSAN_OPTIONS=") {
+          value = it->substr(name.size()) + ":" + value;
+        }
+        it = env.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    env.push_back(name + value);
+  }
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
