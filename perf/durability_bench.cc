@@ -258,7 +258,7 @@ int Replay(const Args& a) {
 }
 
 int Restart(const Args& a) {
-  double snapshot_seconds = 0;
+  double snapshot_seconds = 0, pause_seconds = 0;
   uint64_t snapshot_bytes = 0;
   {
     Journal j(Fresh(a.dir), Options(a.dir, "os"));
@@ -271,6 +271,7 @@ int Restart(const Args& a) {
     }
     const JournalStats st = j.Stats();
     snapshot_seconds = st.last_snapshot_seconds;
+    pause_seconds = st.last_snapshot_pause_seconds;
     snapshot_bytes = st.last_snapshot_bytes;
     Fill(j, a.wal_records, a.keys, 1);
     j.Stop();
@@ -287,10 +288,12 @@ int Restart(const Args& a) {
   }
   std::printf(
       "{\"bench\":\"restart\",\"keys\":%llu,\"snapshot_bytes\":%llu,"
-      "\"snapshot_seconds\":%.3f,\"wal_records\":%llu,"
+      "\"snapshot_seconds\":%.3f,\"snapshot_pause_seconds\":%.3f,"
+      "\"wal_records\":%llu,"
       "\"restart_seconds\":%.3f}\n",
       static_cast<unsigned long long>(r->engine->Stats().keys),
       static_cast<unsigned long long>(snapshot_bytes), snapshot_seconds,
+      pause_seconds,
       static_cast<unsigned long long>(r->report.records_replayed), secs);
   return 0;
 }

@@ -473,6 +473,7 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
         << "\nsnapshot_failures:" << j.snapshot_failures
         << "\nlast_snapshot_lsn:" << j.last_snapshot_lsn
         << "\nlast_snapshot_seconds:" << j.last_snapshot_seconds
+        << "\nlast_snapshot_pause_seconds:" << j.last_snapshot_pause_seconds
         << "\nlast_snapshot_bytes:" << j.last_snapshot_bytes
         << "\nlast_snapshot_error:" << j.last_snapshot_error
         << "\nrecovery_mode:" << RecoveryModeName(r.mode)

@@ -472,6 +472,7 @@ void Journal::SnapshotLoop() {
         stats_.last_snapshot_lsn = job->meta.lsn;
         stats_.last_snapshot_seconds =
             job->serialize_seconds + Seconds(SteadyClock::now() - t0);
+        stats_.last_snapshot_pause_seconds = job->serialize_seconds;
         stats_.last_snapshot_bytes =
             snapshot::kHeaderSize + job->engine.size() + job->dedupe.size();
         stats_.last_snapshot_error.clear();

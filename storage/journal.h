@@ -109,6 +109,8 @@ struct JournalStats {
   uint64_t snapshot_failures = 0;
   uint64_t last_snapshot_lsn = 0;
   double last_snapshot_seconds = 0;  // serialize + write
+  // The part that held increments: serializing between two groups.
+  double last_snapshot_pause_seconds = 0;
   uint64_t last_snapshot_bytes = 0;
   std::string last_snapshot_error;
   size_t queue_bytes = 0;
