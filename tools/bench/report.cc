@@ -19,24 +19,49 @@ const PhaseResult* Find(const BenchReport& r, const std::string& name) {
 
 }  // namespace
 
+nlohmann::json PhaseJson(const PhaseResult& p) {
+  return {
+      {"name", p.name},
+      {"connections", p.connections},
+      {"batch", p.batch},
+      {"seconds", p.seconds},
+      {"events", p.events},
+      {"decisions", p.decisions},
+      {"errors", p.errors},
+      {"events_per_sec", p.events_per_sec()},
+      {"decisions_per_sec", p.decisions_per_sec()},
+      {"cpu_percent", p.cpu_percent},
+      {"event_p50_us", Us(p.event_latency.ValueAtPercentile(50))},
+      {"event_p99_us", Us(p.event_latency.ValueAtPercentile(99))},
+      {"decision_p50_us", Us(p.decision_latency.ValueAtPercentile(50))},
+      {"decision_p99_us", Us(p.decision_latency.ValueAtPercentile(99))},
+      {"decision_p999_us", Us(p.decision_latency.ValueAtPercentile(99.9))},
+  };
+}
+
 void PrintTable(const BenchReport& r) {
   fmt::print(
-      "tally-bench W1 ({} mode): K={} H={} connections={} batch={} phase={}s\n",
-      r.mode, r.keys, r.history, r.connections, r.batch, r.seconds);
-  fmt::print("{:<7} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}\n",
-             "phase", "events/s", "decisions/s", "dec p50", "dec p99",
-             "dec p999", "ev p50", "ev p99", "cpu%", "errors");
+      "W1 against {} ({} mode): K={} H={} connections={} batch={} "
+      "phase={}s\n",
+      r.system, r.mode, r.keys, r.history, r.connections, r.batch, r.seconds);
+  fmt::print(
+      "{:<12} {:>4} {:>4} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} "
+      "{:>7}\n",
+      "phase", "C", "b", "events/s", "decisions/s", "dec p50", "dec p99",
+      "dec p999", "ev p50", "ev p99", "cpu%", "errors");
   for (const PhaseResult& p : r.phases) {
     const auto& d = p.decision_latency;
     const auto& e = p.event_latency;
     fmt::print(
-        "{:<7} {:>12.0f} {:>12.0f} {:>7.2f}us {:>7.2f}us {:>7.2f}us {:>7.2f}us "
+        "{:<12} {:>4} {:>4} {:>12.0f} {:>12.0f} {:>7.2f}us {:>7.2f}us "
+        "{:>7.2f}us {:>7.2f}us "
         "{:>7.2f}us "
         "{:>7.0f} {:>7}\n",
-        p.name, p.events_per_sec(), p.decisions_per_sec(),
-        Us(d.ValueAtPercentile(50)), Us(d.ValueAtPercentile(99)),
-        Us(d.ValueAtPercentile(99.9)), Us(e.ValueAtPercentile(50)),
-        Us(e.ValueAtPercentile(99)), p.cpu_percent, p.errors);
+        p.name, p.connections, p.batch, p.events_per_sec(),
+        p.decisions_per_sec(), Us(d.ValueAtPercentile(50)),
+        Us(d.ValueAtPercentile(99)), Us(d.ValueAtPercentile(99.9)),
+        Us(e.ValueAtPercentile(50)), Us(e.ValueAtPercentile(99)), p.cpu_percent,
+        p.errors);
   }
   fmt::print(
       "memory after load: {} keys touched, {:.0f} B/key (allocator), {:.0f} "
@@ -44,6 +69,8 @@ void PrintTable(const BenchReport& r) {
       "(engine accounting), {:.0f} B/key (RSS)\n",
       r.keys_touched, r.bytes_per_key, r.engine_bytes_per_key,
       r.rss_bytes_per_key);
+  if (!r.memory_kind.empty())
+    fmt::print("memory measured as: {}\n", r.memory_kind);
   fmt::print("selfcheck: {}\n", r.selfcheck);
 }
 
@@ -54,6 +81,7 @@ std::string ToJson(const BenchReport& r) {
   const PhaseResult* decisions = Find(r, "query");
   if (decisions == nullptr) decisions = Find(r, "mixed");
   j["mode"] = r.mode;
+  j["system"] = r.system;
   j["connections"] = r.connections;
   j["batch"] = r.batch;
   j["keys"] = r.keys;
@@ -77,20 +105,7 @@ std::string ToJson(const BenchReport& r) {
   j["selfcheck"] = r.selfcheck;
   nlohmann::json phases = nlohmann::json::object();
   for (const PhaseResult& p : r.phases) {
-    phases[p.name] = {
-        {"seconds", p.seconds},
-        {"events", p.events},
-        {"decisions", p.decisions},
-        {"errors", p.errors},
-        {"events_per_sec", p.events_per_sec()},
-        {"decisions_per_sec", p.decisions_per_sec()},
-        {"cpu_percent", p.cpu_percent},
-        {"event_p50_us", Us(p.event_latency.ValueAtPercentile(50))},
-        {"event_p99_us", Us(p.event_latency.ValueAtPercentile(99))},
-        {"decision_p50_us", Us(p.decision_latency.ValueAtPercentile(50))},
-        {"decision_p99_us", Us(p.decision_latency.ValueAtPercentile(99))},
-        {"decision_p999_us", Us(p.decision_latency.ValueAtPercentile(99.9))},
-    };
+    phases[p.name] = PhaseJson(p);
   }
   j["phases"] = phases;
   return j.dump();

@@ -6,6 +6,7 @@
 #define TALLY_TOOLS_BENCH_REPORT_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,9 @@
 namespace tally::bench {
 
 struct PhaseResult {
-  std::string name;  // load, ingest, query, mixed
+  std::string name;  // load, ingest, query, mixed, hot_distinct
+  int connections = 1;
+  int batch = 1;
   double seconds = 0;
   uint64_t events = 0;
   uint64_t decisions = 0;
@@ -29,7 +32,8 @@ struct PhaseResult {
 };
 
 struct BenchReport {
-  std::string mode;  // "embedded" or "network"
+  std::string mode;              // "embedded" or "network"
+  std::string system = "tally";  // in network mode, the system under test
   int connections = 1;
   int batch = 1;
   uint64_t keys = 0;
@@ -39,9 +43,13 @@ struct BenchReport {
   double bytes_per_key = 0;         // allocator bytes after load / keys touched
   double engine_bytes_per_key = 0;  // the engine's own accounting
   double rss_bytes_per_key = 0;
+  std::string memory_kind;  // what bytes_per_key measures, when not the above
   std::string selfcheck = "not run";
   std::vector<PhaseResult> phases;
 };
+
+// One phase's figures as a JSON object (the entries of ToJson's "phases").
+nlohmann::json PhaseJson(const PhaseResult& phase);
 
 // Human-readable table on stdout.
 void PrintTable(const BenchReport& report);

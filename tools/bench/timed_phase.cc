@@ -35,6 +35,8 @@ PhaseResult RunTimedPhase(const std::string& name, const RunOptions& options,
   for (auto& t : threads) t.join();
   PhaseResult result;
   result.name = name;
+  result.connections = options.connections;
+  result.batch = options.batch;
   result.seconds = elapsed;
   result.cpu_percent = 100 * cpu / elapsed;
   for (const PhaseResult& p : per_thread) {
