@@ -17,14 +17,17 @@
 #   --bin     use the binaries in DIR; skip installing and building
 #   --no-pin  do not pin the servers to CPU 0 (by default each server gets
 #             one core, as Redis has; the load generator is never pinned)
-# Environment: TALLYD_ARGS adds flags to tallyd (e.g. --durability=os).
+# Systems: tally is tallyd with its defaults (fsync durability), tally-poll
+# the same with TALLY_POLL_ARGS (default --busy_poll_us=200: I/O threads poll
+# rather than sleep while requests flow).
+# Environment: TALLYD_ARGS adds flags to both tallyds (e.g. --durability=os).
 # Run as root (installs packages; PostgreSQL runs as the postgres user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 out=""; quick=0; pin=1; chart=""; bin=""
-systems="tally redis-a2 redis-a2-lua redis-a3 redis-a3-lua postgres"
+systems="tally tally-poll redis-a2 redis-a2-lua redis-a3 redis-a3-lua postgres"
 plan="ingest:8:1,ingest:8:16,ingest:64:16,query:1,query:8,query:64,mixed:8"
 seconds=5; warmup=1; keys=1000000; history=1000000
 while [ $# -gt 0 ]; do
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
     --no-pin) pin=0 ;;
     --chart) chart="$2"; shift ;;
     --bin) bin="$2"; shift ;;
-    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -79,12 +82,18 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 server_cpu=()
 if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then server_cpu=(taskset -c 0); fi
 
-"${server_cpu[@]}" "$bin/tallyd" --port 0 --data_dir "$work/tally" \
-  ${TALLYD_ARGS:-} >"$work/tallyd.out" 2>"$out/tallyd.log" &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q 'ready port=' "$work/tallyd.out" && break; sleep 0.1; done
-tally_port=$(grep -o 'port=[0-9]*' "$work/tallyd.out" | cut -d= -f2)
-[ -n "$tally_port" ] || { echo "compare: tallyd did not start; see $out/tallyd.log" >&2; exit 1; }
+start_tallyd() {  # name, extra flags...; sets started_port
+  local name="$1"; shift
+  "${server_cpu[@]}" "$bin/tallyd" --port 0 --data_dir "$work/$name" \
+    ${TALLYD_ARGS:-} "$@" >"$work/$name.out" 2>"$out/$name.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do grep -q 'ready port=' "$work/$name.out" && break; sleep 0.1; done
+  started_port=$(grep -o 'port=[0-9]*' "$work/$name.out" | cut -d= -f2)
+  [ -n "$started_port" ] || { echo "compare: $name did not start; see $out/$name.log" >&2; exit 1; }
+}
+start_tallyd tally; tally_port=$started_port
+# shellcheck disable=SC2086
+start_tallyd tally-poll ${TALLY_POLL_ARGS:---busy_poll_us=200}; tally_poll_port=$started_port
 
 redis_port=$(free_port)
 "${server_cpu[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" \
@@ -122,6 +131,7 @@ for system in $systems; do
         --seconds "$seconds" --warmup "$warmup" --plan "$plan" --json)
   case "$system" in
     tally) args+=(--port "$tally_port") ;;
+    tally-poll) args=(--system tally --label tally-poll "${args[@]:2}" --port "$tally_poll_port") ;;
     redis-*) args+=(--port "$redis_port") ;;
     postgres) args+=(--pg "$pg") ;;
   esac

@@ -97,10 +97,14 @@ def crosscheck(runs):
     return problems, len(by_probe)
 
 
-def targets(runs, floor, pinned):
-    """The PERFORMANCE.md targets: (name, tally figure, peer figure, ratio,
-    wanted ratio, met)."""
-    t = runs.get("tally")
+def is_tally(system):
+    return system == "tally" or system.startswith("tally-")
+
+
+def targets(runs, floor, pinned, reference="tally"):
+    """The PERFORMANCE.md targets for one tally configuration: (name, tally
+    figure, peer figure, ratio, wanted ratio, met)."""
+    t = runs.get(reference)
     out = []
     if t is None:
         return out
@@ -114,12 +118,14 @@ def targets(runs, floor, pinned):
 
     def add(name, tally_value, peer_value, peer_name, wanted, higher_is_better):
         if not tally_value or not peer_value:
-            out.append({"target": name, "peer": peer_name, "met": None,
+            out.append({"target": name, "system": reference, "peer": peer_name,
+                        "met": None,
                         "note": "not measured in this run"})
             return
         ratio = (tally_value / peer_value if higher_is_better
                  else peer_value / tally_value)
-        out.append({"target": name, "peer": peer_name, "tally": tally_value,
+        out.append({"target": name, "system": reference, "peer": peer_name,
+                    "tally": tally_value,
                     "peer_value": peer_value, "ratio": ratio, "wanted": wanted,
                     "met": ratio >= wanted})
 
@@ -141,7 +147,7 @@ def targets(runs, floor, pinned):
         q1 = (phase(t, "query", 1) or {}).get("decision_p99_us")
         if rtt and q1:
             out.append({"target": "decision p99 µs, C = 1, vs 3 × loopback RTT p99",
-                        "peer": f"floor ({placement})", "tally": q1,
+                        "system": reference, "peer": f"floor ({placement})", "tally": q1,
                         "peer_value": rtt, "ratio": 3 * rtt / q1, "wanted": 1,
                         "met": q1 <= 3 * rtt})
 
@@ -184,14 +190,14 @@ def print_table(runs, floor, checks, target_rows, machine, commit, pinned):
                              (phase(r, "mixed", c) or {}).get("events_per_sec"), True))
     rows.append(("load, events/s", lambda r: (phase(r, "load") or {}).get("events_per_sec"), True))
     rows.append(("bytes per touched key", lambda r: r.get("bytes_per_key"), False))
-    header = ["figure"] + systems + [f"tally/{s}" for s in systems if s != "tally"]
+    header = ["figure"] + systems + [f"tally/{s}" for s in systems if not is_tally(s)]
     table = [header]
     for label, get, higher in rows:
         values = [get(runs[s]) for s in systems]
         line = [label] + [fmt_num(v) for v in values]
         t = get(runs["tally"]) if "tally" in runs else None
         for s in systems:
-            if s == "tally":
+            if is_tally(s):
                 continue
             p = get(runs[s])
             if t and p:
@@ -231,13 +237,13 @@ def print_table(runs, floor, checks, target_rows, machine, commit, pinned):
             rtt = floor.get("rtt_unpinned_p50_us")
             if q1 and rtt:
                 print(f"tally decision p50 at C=1 = {q1 / rtt:.1f} × the loopback RTT p50")
-    print("\ntargets (PERFORMANCE.md):")
+    print("\ntargets (PERFORMANCE.md), for each tally configuration:")
     for t in target_rows:
         if t["met"] is None:
-            print(f"  {t['target']}: {t['note']}")
+            print(f"  {t['target']}: {t['system']}: {t['note']}")
             continue
         verdict = "met" if t["met"] else f"MISSED by {t['wanted'] / t['ratio']:.1f}×"
-        print(f"  {t['target']}: tally {fmt_num(t['tally'])} vs {t['peer']} "
+        print(f"  {t['target']}: {t['system']} {fmt_num(t['tally'])} vs {t['peer']} "
               f"{fmt_num(t['peer_value'])} = {t['ratio']:,.1f}× (want ≥ {t['wanted']}×): {verdict}")
 
 
@@ -292,7 +298,8 @@ def main():
         except (ValueError, IndexError):
             floor = None
     checks = crosscheck(runs)
-    target_rows = targets(runs, floor, args.pinned)
+    target_rows = [row for system in runs if is_tally(system)
+                   for row in targets(runs, floor, args.pinned, system)]
     print_table(runs, floor, checks, target_rows, args.machine, args.commit, args.pinned)
     with open(args.json, "w") as f:
         json.dump({"commit": args.commit, "machine": args.machine,

@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
   app.add_option("--system", system_name, "System under test")
       ->check(CLI::IsMember({"tally", "redis-a2", "redis-a3", "redis-a2-lua",
                              "redis-a3-lua", "postgres"}));
+  std::string label;
+  app.add_option("--label", label,
+                 "Name the system in the report (default: --system), e.g. "
+                 "tally-poll for a tallyd run with other flags");
   app.add_option("--host", host, "Server address (tally and Redis)");
   app.add_option("--port", port, "Server port (tally and Redis)");
   app.add_option("--pg", pg_conninfo,
@@ -141,7 +145,7 @@ int main(int argc, char** argv) {
 
   BenchReport report;
   report.mode = "network";
-  report.system = system->name();
+  report.system = label.empty() ? system->name() : label;
   report.keys = options.w1.keys;
   report.history = options.w1.history;
   report.seconds = options.seconds;

@@ -39,8 +39,31 @@ Status Server::Start() {
           ? options_.threads
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i)
-    threads_.emplace_back([this] { io_.run(); });
+    threads_.emplace_back([this] { RunIoThread(); });
   return Status::Ok();
+}
+
+void Server::RunIoThread() {
+  if (options_.busy_poll_us <= 0) {
+    io_.run();
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  const auto spin = std::chrono::microseconds(options_.busy_poll_us);
+  while (!io_.stopped()) {
+    auto idle_until = Clock::now() + spin;
+    while (Clock::now() < idle_until) {
+      if (io_.poll() > 0) {
+        idle_until = Clock::now() + spin;
+      } else {
+        // Let a runnable thread on this core (the journal's writer, another
+        // I/O thread) go first: polling must not delay them.
+        std::this_thread::yield();
+      }
+      if (io_.stopped()) return;  // stopped, or out of work for good
+    }
+    if (io_.run_one() == 0) return;
+  }
 }
 
 void Server::DoAccept() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # perf/compare.sh --quick end to end: tallyd, redis-server and a throwaway
-# PostgreSQL cluster on ports it picks, a tiny W1 against all six systems,
+# PostgreSQL cluster on ports it picks, a tiny W1 against all seven systems (two tallyd configurations),
 # the cross-check of their answers, the report, the JSON and the chart, and
 # everything stopped afterwards. Needs root (PostgreSQL runs as the postgres
 # user) and the peers that tools/install-deps.sh installs; skipped otherwise.
@@ -16,13 +16,13 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 timeout 600 bash "$here/perf/compare.sh" --quick --bin "$bin" --out "$out" | tee "$out/stdout"
 grep -q 'cross-check of 9 probes across systems: agree' "$out/stdout"
-for s in tally redis-a2 redis-a2-lua redis-a3 redis-a3-lua postgres; do
+for s in tally tally-poll redis-a2 redis-a2-lua redis-a3 redis-a3-lua postgres; do
   grep -q "$s ok" "$out/stdout" || { echo "no ok selfcheck for $s"; exit 1; }
 done
 python3 - "$out/results.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert set(r["runs"]) == {"tally", "redis-a2", "redis-a2-lua", "redis-a3", "redis-a3-lua", "postgres"}, r["runs"].keys()
+assert set(r["runs"]) == {"tally", "tally-poll", "redis-a2", "redis-a2-lua", "redis-a3", "redis-a3-lua", "postgres"}, r["runs"].keys()
 for name, run in r["runs"].items():
     q = [p for p in run["phases"] if p["name"] == "query"]
     assert q and q[0]["decisions"] > 0, name
