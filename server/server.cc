@@ -48,13 +48,13 @@ void Server::RunIoThread() {
     io_.run();
     return;
   }
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
   const auto spin = std::chrono::microseconds(options_.busy_poll_us);
   while (!io_.stopped()) {
-    auto idle_until = Clock::now() + spin;
-    while (Clock::now() < idle_until) {
+    auto idle_until = SteadyClock::now() + spin;
+    while (SteadyClock::now() < idle_until) {
       if (io_.poll() > 0) {
-        idle_until = Clock::now() + spin;
+        idle_until = SteadyClock::now() + spin;
       } else {
         // Let a runnable thread on this core (the journal's writer, another
         // I/O thread) go first: polling must not delay them.
