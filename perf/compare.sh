@@ -15,6 +15,8 @@
 #                        [--no-pin] [--chart FILE.svg] [--bin DIR]
 #   --quick   a small smoke run (10 k keys, 20 k events, 0.5 s phases)
 #   --bin     use the binaries in DIR; skip installing and building
+#   --w2      workload W2: 30-day history, w30d in every decision (Redis a2,
+#             which keeps nothing past 24 h, is left out)
 #   --no-pin  do not pin the servers to CPU 0 (by default each server gets
 #             one core, as Redis has; the load generator is never pinned)
 # Systems: tally is tallyd with its defaults (fsync durability), tally-poll
@@ -26,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-out=""; quick=0; pin=1; chart=""; bin=""
+out=""; quick=0; pin=1; chart=""; bin=""; w2=0
 systems="tally tally-poll redis-a2 redis-a2-lua redis-a3 redis-a3-lua postgres"
 plan="ingest:8:1,ingest:8:16,ingest:64:16,query:1,query:8,query:64,mixed:8"
 seconds=5; warmup=1; keys=1000000; history=1000000
@@ -42,11 +44,13 @@ while [ $# -gt 0 ]; do
     --no-pin) pin=0 ;;
     --chart) chart="$2"; shift ;;
     --bin) bin="$2"; shift ;;
-    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
+    --w2) w2=1 ;;
+    -h|--help) sed -n 2,26p "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+if [ "$w2" = 1 ]; then systems=$(echo "$systems" | tr ' ' '\n' | grep -v '^redis-a2' | xargs); fi
 if [ "$quick" = 1 ]; then
   seconds=0.5; warmup=0.2; keys=10000; history=20000
   plan="ingest:2:1,ingest:2:16,query:2,mixed:2"
@@ -82,9 +86,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 server_cpu=()
 if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then server_cpu=(taskset -c 0); fi
 
+policy=()
+if [ "$w2" = 1 ]; then
+  # tallyd's default policy refuses events more than 48 h late; W2 back-fills
+  # 30 days, so this run's policy accepts them (same tiers as the default).
+  echo 'default tiers="1s x 2h, 1m x 48h, 1h x 35d, 1d x 400d" distinct=on lateness=31d skew=5s' >"$work/w2.policy"
+  policy=(--policy_file "$work/w2.policy")
+fi
 start_tallyd() {  # name, extra flags...; sets started_port
   local name="$1"; shift
-  "${server_cpu[@]}" "$bin/tallyd" --port 0 --data_dir "$work/$name" \
+  "${server_cpu[@]}" "$bin/tallyd" --port 0 --data_dir "$work/$name" "${policy[@]}" \
     ${TALLYD_ARGS:-} "$@" >"$work/$name.out" 2>"$out/$name.log" &
   pids+=($!)
   for _ in $(seq 1 100); do grep -q 'ready port=' "$work/$name.out" && break; sleep 0.1; done
@@ -129,6 +140,7 @@ for system in $systems; do
   echo "compare: W1 against $system"
   args=(--system "$system" --t0 "$t0" --keys "$keys" --history "$history"
         --seconds "$seconds" --warmup "$warmup" --plan "$plan" --json)
+  [ "$w2" = 1 ] && args+=(--w2)
   case "$system" in
     tally) args+=(--port "$tally_port") ;;
     tally-poll) args=(--system tally --label tally-poll "${args[@]:2}" --port "$tally_poll_port") ;;

@@ -163,10 +163,10 @@ def targets(runs, floor, pinned, reference="tally"):
 
 def print_table(runs, floor, checks, target_rows, machine, commit, pinned):
     systems = list(runs)
-    print(f"\nW1 side by side — commit {commit}, {machine}, "
+    print(f"\nside by side — commit {commit}, {machine}, "
           f"{'each server pinned to CPU 0, load generator unpinned' if pinned else 'nothing pinned'}")
     any_run = next(iter(runs.values()))
-    print(f"K = {any_run['keys']:,}, H = {any_run['history']:,}, "
+    print(f"{any_run.get('workload', 'W1')}: K = {any_run['keys']:,}, H = {any_run['history']:,}, "
           f"{any_run['seconds']} s per phase, closed loop\n")
     rows = []
     plan = [(p["name"], p["connections"], p["batch"]) for p in any_run["phases"]

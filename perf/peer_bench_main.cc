@@ -20,6 +20,7 @@
 #include "perf/redis_driver.h"
 #include "tools/bench/system_runner.h"
 #include "tools/bench/tally_driver.h"
+#include "tools/bench/w1_flags.h"
 
 namespace {
 
@@ -95,20 +96,13 @@ int main(int argc, char** argv) {
   app.add_option("--hot-distinct", hot_distinct,
                  "Also time the hottest key's 24 h distinct count (1 "
                  "connection)");
-  app.add_option("--seconds", options.seconds, "Measured seconds per phase")
-      ->check(CLI::Range(0.1, 3600.0));
-  app.add_option("--warmup", options.warmup_seconds,
-                 "Warm-up seconds per phase")
-      ->check(CLI::Range(0.0, 600.0));
-  app.add_option("--keys,-k", options.w1.keys, "Key space K (W1: 1,000,000)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
-  app.add_option("--history", options.w1.history,
-                 "History events H over 24 h (W1: 1,000,000)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
-  app.add_option("--seed", options.seed, "Random seed");
+  tally::bench::AddW1Flags(app, &options);
   app.add_option("--t0", options.w1.t0_ms,
                  "T0 in ms since the epoch, a whole second (default: now); "
                  "give every system the same T0 to compare their probes");
+  app.add_flag("--w2", options.w1.w2,
+               "Workload W2: a 30-day history and w30d in every decision "
+               "(Redis a2 keeps nothing older than 24 h and is refused)");
   app.add_flag("--json", json, "Print one final JSON object after the table");
   CLI11_PARSE(app, argc, argv);
 
@@ -129,6 +123,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (options.w1.w2 && system_name.rfind("redis-a2", 0) == 0) {
+    std::cerr << "tally-peer-bench: Redis a2 keeps no bucket older than 24 h, "
+                 "so it cannot answer W2's 30-day window; use redis-a3\n";
+    return 2;
+  }
   std::unique_ptr<System> system;
   if (system_name == "tally") {
     system = std::make_unique<TallySystem>(host, static_cast<uint16_t>(port));
@@ -163,6 +162,7 @@ int main(int argc, char** argv) {
   if (json) {
     nlohmann::json j;
     j["system"] = report.system;
+    j["workload"] = options.w1.w2 ? "W2" : "W1";
     j["keys"] = report.keys;
     j["history"] = report.history;
     j["t0_ms"] = options.w1.t0_ms;

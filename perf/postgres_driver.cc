@@ -54,6 +54,26 @@ constexpr const char* kDecideSql =
 constexpr Oid kDecideTypes[] = {kTextOid, kInt8Oid, kInt8Oid, kInt8Oid,
                                 kInt8Oid, kInt8Oid, kInt8Oid, kTextOid};
 
+// W2: the same and [$9, $10) = w30d, which holds the other windows, so the
+// one scan is over u's 30 days.
+constexpr const char* kDecideW2Sql =
+    "SELECT"
+    " count(*) FILTER (WHERE ts >= $2 AND ts < $3),"
+    " coalesce(sum(amount) FILTER (WHERE ts >= $2 AND ts < $3), 0),"
+    " count(DISTINCT member) FILTER (WHERE ts >= $2 AND ts < $3),"
+    " count(*) FILTER (WHERE ts >= $4 AND ts < $5),"
+    " coalesce(sum(amount) FILTER (WHERE ts >= $4 AND ts < $5), 0),"
+    " count(DISTINCT member) FILTER (WHERE ts >= $4 AND ts < $5),"
+    " count(*) FILTER (WHERE ts >= $6 AND ts < $7),"
+    " coalesce(sum(amount) FILTER (WHERE ts >= $6 AND ts < $7), 0),"
+    " count(DISTINCT member) FILTER (WHERE ts >= $6 AND ts < $7),"
+    " (SELECT count(*) FROM events WHERE key = $8 AND ts >= $2 AND ts < $3),"
+    " count(*), coalesce(sum(amount), 0), count(DISTINCT member)"
+    " FROM events WHERE key = $1 AND ts >= $9 AND ts < $10";
+constexpr Oid kDecideW2Types[] = {kTextOid, kInt8Oid, kInt8Oid, kInt8Oid,
+                                  kInt8Oid, kInt8Oid, kInt8Oid, kTextOid,
+                                  kInt8Oid, kInt8Oid};
+
 constexpr const char* kQuerySql =
     "SELECT count(*), coalesce(sum(amount), 0), count(DISTINCT member)"
     " FROM events WHERE key = $1 AND ts >= $2 AND ts < $3";
@@ -172,6 +192,9 @@ class PostgresConnection : public SystemConnection {
     s = PrepareStatement("decide", kDecideSql, std::size(kDecideTypes),
                          kDecideTypes);
     if (!s.ok()) return s;
+    s = PrepareStatement("decide_w2", kDecideW2Sql, std::size(kDecideW2Types),
+                         kDecideW2Types);
+    if (!s.ok()) return s;
     s = PrepareStatement("query", kQuerySql, std::size(kQueryTypes),
                          kQueryTypes);
     if (!s.ok()) return s;
@@ -209,17 +232,23 @@ class PostgresConnection : public SystemConnection {
     // The statement scans w24h only; W1's windows nest.
     assert(w24h.from_ms <= w1h.from_ms && w1h.from_ms <= w60.from_ms);
     assert(w60.to_ms <= w24h.to_ms && w1h.to_ms <= w24h.to_ms);
-    char key_u[kSlot], key_u2[kSlot], bounds[6][kSlot];
-    const int64_t ends[6] = {w60.from_ms, w60.to_ms,    w1h.from_ms,
-                             w1h.to_ms,   w24h.from_ms, w24h.to_ms};
-    const char* params[8];
+    const W1Window w30d = W1::W30d(d.now_ms);
+    assert(w30d.from_ms <= w24h.from_ms && w24h.to_ms <= w30d.to_ms);
+    char key_u[kSlot], key_u2[kSlot], bounds[8][kSlot];
+    const int64_t ends[8] = {w60.from_ms,  w60.to_ms,    w1h.from_ms,
+                             w1h.to_ms,    w24h.from_ms, w24h.to_ms,
+                             w30d.from_ms, w30d.to_ms};
+    const char* params[10];
     params[0] = PutKey(d.u, key_u);
     for (int i = 0; i < 6; ++i) params[1 + i] = PutInt(ends[i], bounds[i]);
     params[7] = PutKey(d.u2, key_u2);
-    ResultPtr result(
-        PQexecPrepared(conn_, "decide", 8, params, nullptr, nullptr, 0));
+    params[8] = PutInt(ends[6], bounds[6]);
+    params[9] = PutInt(ends[7], bounds[7]);
+    const int nparams = d.w30d ? 10 : 8;
+    ResultPtr result(PQexecPrepared(conn_, d.w30d ? "decide_w2" : "decide",
+                                    nparams, params, nullptr, nullptr, 0));
     if (!Succeeded(result.get())) return FailureStatus(conn_, result.get());
-    for (int i = 0; i < 10; ++i) {
+    for (int i = 0; i < (d.w30d ? 13 : 10); ++i) {
       if (!GetInt(result.get(), i, &answer->values[i])) {
         return Status::Internal("postgres: decision returned no integer");
       }

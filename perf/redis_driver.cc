@@ -13,12 +13,12 @@ namespace {
 struct Resolution {
   int64_t seconds;
   char letter;
-  int64_t ttl_s;  // retention plus one bucket
+  int64_t retention_s;  // a bucket expires this long after its end
 };
 
-constexpr Resolution kSecond{1, 's', 3600 + 1};
-constexpr Resolution kMinute{60, 'm', 86400 + 60};
-constexpr Resolution kHour{3600, 'h', 30 * 86400 + 3600};
+constexpr Resolution kSecond{1, 's', 3600};
+constexpr Resolution kMinute{60, 'm', 86400};
+constexpr Resolution kHour{3600, 'h', 30 * 86400};
 
 std::vector<Resolution> Resolutions(RedisSystem::Design design) {
   if (design == RedisSystem::Design::kA2) return {kMinute, kSecond};
@@ -127,32 +127,40 @@ class RedisConnection : public SystemConnection {
   Status Add(std::vector<W1Event>* events,
              std::vector<bool>* applied) override {
     char key[32], member[32];
-    size_t commands = 0;
-    for (W1Event& e : *events) {
+    owners_.clear();  // the event each pipelined command belongs to
+    const int64_t now_s = WallMs() / 1000;
+    for (size_t i = 0; i < events->size(); ++i) {
+      W1Event& e = (*events)[i];
       if (e.ts_ms == 0) e.ts_ms = WallMs();
       const std::string_view k = W1::Key(e.id, key);
       const std::string_view m = W1::Member(e.member, member);
       const int64_t second = e.ts_ms / 1000;
       for (const Resolution& r : resolutions_) {
+        // EXPIREAT the bucket's end plus the retention, as a careful design
+        // does: memory then holds what steady state would, also for a
+        // back-filled history. A bucket already past it is not written.
+        const int64_t bucket = second / r.seconds;
+        const int64_t expire_at = (bucket + 1) * r.seconds + r.retention_s;
+        if (expire_at <= now_s) continue;
         const std::string suffix = std::string(1, ':') + r.letter + ':' +
                                    std::string(k) + ':' +
-                                   std::to_string(second / r.seconds);
+                                   std::to_string(bucket);
         const std::string c = "c" + suffix, a = "a" + suffix, h = "h" + suffix;
+        const std::string at = std::to_string(expire_at);
         Append({"INCRBY", c, "1"});
         Append({"INCRBY", a, std::to_string(e.amount)});
         Append({"PFADD", h, m});
         for (const std::string* name : {&c, &a, &h})
-          Append({"EXPIRE", *name, std::to_string(r.ttl_s)});
-        commands += 6;
+          Append({"EXPIREAT", *name, at});
+        owners_.insert(owners_.end(), 6, i);
       }
     }
     applied->assign(events->size(), true);
-    const size_t per_event = commands / std::max<size_t>(1, events->size());
-    for (size_t i = 0; i < commands; ++i) {
+    for (size_t owner : owners_) {
       redisReply* reply = nullptr;
       if (redisGetReply(c_, reinterpret_cast<void**>(&reply)) != REDIS_OK)
         return ContextError(c_, "redis");
-      if (reply->type == REDIS_REPLY_ERROR) (*applied)[i / per_event] = false;
+      if (reply->type == REDIS_REPLY_ERROR) (*applied)[owner] = false;
       freeReplyObject(reply);
     }
     return Status::Ok();
@@ -168,10 +176,11 @@ class RedisConnection : public SystemConnection {
       AddWindowGroups(u, w, /*distinct_only=*/false);
     }
     groups_.push_back(Group{'s', BucketKeys('c', u2, W1::W60(d.now_ms))});
+    if (d.w30d) AddWindowGroups(u, W1::W30d(d.now_ms), false);
     std::vector<int64_t> values;
     Status s = Run(&values);
     if (!s.ok()) return s;
-    for (size_t i = 0; i < 10 && i < values.size(); ++i)
+    for (size_t i = 0; i < 13 && i < values.size(); ++i)
       answer->values[i] = values[i];
     return Status::Ok();
   }
@@ -297,6 +306,7 @@ class RedisConnection : public SystemConnection {
   const bool lua_;
   const std::string sha_;
   std::vector<Group> groups_;
+  std::vector<size_t> owners_;
   std::vector<const char*> argv_;
   std::vector<size_t> lens_;
 };

@@ -1,6 +1,8 @@
 // The Redis peer of PERFORMANCE.md: the bucket-key design teams build today,
 // driven through hiredis. Per (key, resolution, bucket) an INCRBY count key,
-// an INCRBY amount key and a PFADD HyperLogLog key, each with EXPIRE:
+// an INCRBY amount key and a PFADD HyperLogLog key, each with EXPIREAT its
+// retention after the bucket ends (so a back-filled history holds what
+// steady state would; a bucket already expired is not written):
 //   a2: 1 s buckets kept 1 h and 1 min buckets kept 24 h;
 //   a3: a2 plus 1 h buckets kept 30 days (what a careful user adds).
 // A window is decomposed into the fewest whole buckets (coarsest first); a

@@ -7,6 +7,7 @@
 
 #include <boost/asio.hpp>
 #include <filesystem>
+#include <thread>
 
 #include "protocol/codec.h"
 #include "protocol/frame.h"
@@ -253,27 +254,34 @@ TEST_F(ServerTest, ARetriedEventWithAnIdCountsOnce) {
             Code::kIdConflict);
 }
 
-TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
-  TestClient c(port());
+// Sends `n` pipelined add-and-query requests for `key` in one burst and
+// checks the replies come back in order, each query seeing exactly the adds
+// before and including its own (`before` adds to `key` came earlier).
+void ExpectPipelinedBurstInOrder(TestClient& c, const std::string& key,
+                                 uint64_t n, int64_t before) {
   std::vector<uint8_t> burst;
-  for (uint64_t id = 1; id <= 2000; ++id) {
+  for (uint64_t id = 1; id <= n; ++id) {
     proto::AddAndQueryRequest r;
-    r.adds.push_back(Item("pipe", 1));
+    r.adds.push_back(Item(key, 1));
     r.queries.push_back(
-        proto::QueryItem::Last("pipe", 60'000, proto::kAggCountBit));
+        proto::QueryItem::Last(key, 60'000, proto::kAggCountBit));
     AppendFrame(&burst, FrameKind::kRequest, id, EncodeRequest(Req(r)));
   }
   c.SendRaw(burst);
-  for (uint64_t id = 1; id <= 2000; ++id) {
+  for (uint64_t id = 1; id <= n; ++id) {
     auto reply = c.Receive();
     ASSERT_TRUE(reply.has_value());
     ASSERT_EQ(reply->first, id);
-    // Each request's query sees exactly the adds before and including it.
     ASSERT_EQ(std::get<proto::AddAndQueryResult>(reply->second.body)
                   .queries[0]
                   .answer.count,
-              static_cast<int64_t>(id));
+              before + static_cast<int64_t>(id));
   }
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  TestClient c(port());
+  ExpectPipelinedBurstInOrder(c, "pipe", 2000, 0);
 }
 
 // --busy_poll_us: I/O threads poll instead of sleeping while work flows.
@@ -291,25 +299,8 @@ class BusyPollServerTest : public ServerTest {
 
 TEST_F(BusyPollServerTest, AnswersInOrderAndStops) {
   TestClient c(port());
-  for (int round = 1; round <= 3; ++round) {
-    std::vector<uint8_t> burst;
-    for (uint64_t id = 1; id <= 500; ++id) {
-      proto::AddAndQueryRequest r;
-      r.adds.push_back(Item("poll", 1));
-      r.queries.push_back(
-          proto::QueryItem::Last("poll", 60'000, proto::kAggCountBit));
-      AppendFrame(&burst, FrameKind::kRequest, id, EncodeRequest(Req(r)));
-    }
-    c.SendRaw(burst);
-    for (uint64_t id = 1; id <= 500; ++id) {
-      auto reply = c.Receive();
-      ASSERT_TRUE(reply.has_value());
-      ASSERT_EQ(reply->first, id);
-      ASSERT_EQ(std::get<proto::AddAndQueryResult>(reply->second.body)
-                    .queries[0]
-                    .answer.count,
-                static_cast<int64_t>((round - 1) * 500 + id));
-    }
+  for (int round = 0; round < 3; ++round) {
+    ExpectPipelinedBurstInOrder(c, "poll", 500, round * 500);
     // Idle long enough for the threads to stop polling and sleep; the next
     // round must wake them.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "tools/bench/embedded_runner.h"
+#include "tools/bench/w1_flags.h"
 #include "tools/bench/network_runner.h"
 #include "tools/bench/report.h"
 
@@ -34,19 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch,-b", options.batch,
                  "Events per event op (W1 uses 1 and 16)")
       ->check(CLI::Range(1, 4096));
-  app.add_option("--seconds", options.seconds,
-                 "Measured seconds per timed phase (W1: 5)")
-      ->check(CLI::Range(0.1, 3600.0));
-  app.add_option("--warmup", options.warmup_seconds,
-                 "Warm-up seconds before each phase (W1: 1)")
-      ->check(CLI::Range(0.0, 600.0));
-  app.add_option("--keys,-k", options.w1.keys, "Key space K (W1: 1,000,000)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
-  app.add_option("--history", options.w1.history,
-                 "History events H over 24 h (W1: 1,000,000)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
-  app.add_option("--seed", options.seed,
-                 "Random seed (runs are reproducible per seed)");
+  tally::bench::AddW1Flags(app, &options);
   app.add_flag("--json", json, "Print one final JSON object after the table");
   CLI11_PARSE(app, argc, argv);
 

@@ -23,16 +23,18 @@
 namespace tally::bench {
 
 // One W1 decision: count, sum and distinct of `u` over w60, w1h and w24h at
-// `now_ms`, and the count of `u2` over w60: ten counters.
+// `now_ms`, and the count of `u2` over w60: ten counters. W2 adds count, sum
+// and distinct of `u` over w30d: thirteen.
 struct Decision {
   uint64_t u = 0;
   uint64_t u2 = 0;
   int64_t now_ms = 0;  // a whole second
+  bool w30d = false;
 };
 
-// The ten counters, in the order of the Decision's comment.
+// The counters, in the order of the Decision's comment.
 struct DecisionAnswer {
-  int64_t values[10] = {};
+  int64_t values[13] = {};
 };
 
 class SystemConnection {

@@ -101,9 +101,7 @@ std::vector<ProbeAnswer> SystemRunner::Probe() {
   for (uint64_t rank : {0, 10, 1000}) {
     if (rank >= options_.w1.keys) continue;
     const std::string key(W1::Key(W1IdForRank(rank, options_.w1.keys), buf));
-    for (auto [name, w] :
-         {std::pair{"w60", W1::W60(now)}, std::pair{"w1h", W1::W1h(now)},
-          std::pair{"w24h", W1::W24h(now)}}) {
+    for (auto [name, w] : w1_.Windows(now)) {
       ProbeAnswer a;
       a.rank = rank;
       a.window = name;
@@ -170,6 +168,7 @@ PhaseResult SystemRunner::Timed(const std::string& phase, int connections,
             d.now_ms = WallSecondMs();
             d.u = w1_.DrawId(rng);
             d.u2 = w1_.DrawId(rng);
+            d.w30d = options_.w1.w2;
             const auto t0 = SteadyClock::now();
             const Status s = (*conn)->Decide(d, &answer);
             const auto t1 = SteadyClock::now();

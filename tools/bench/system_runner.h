@@ -41,7 +41,7 @@ class SystemRunner {
 
   // Loads the history; fills the report's memory figures. Returns the phase.
   PhaseResult Load(BenchReport* report);
-  // The probes: ranks 0, 10 and 1000 over w60, w1h and w24h, asked at the
+  // The probes: ranks 0, 10 and 1000 over w60, w1h, w24h (W2: and w30d), at the
   // second before T0 (the end of the history), right after the load.
   std::vector<ProbeAnswer> Probe();
   // One timed phase: ingest, query or mixed, with its own connection count

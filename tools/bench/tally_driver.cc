@@ -66,6 +66,11 @@ class TallyConnection : public SystemConnection {
     q.items.push_back(proto::QueryItem::Between(std::string(W1::Key(d.u2, key)),
                                                 w60.from_ms, w60.to_ms,
                                                 proto::kAggCountBit));
+    if (d.w30d) {
+      const W1Window w30d = W1::W30d(d.now_ms);
+      q.items.push_back(
+          proto::QueryItem::Between(uk, w30d.from_ms, w30d.to_ms, kAllAggs));
+    }
     Result<proto::Response> r = conn_.Call(Req(std::move(q)));
     if (!r.ok()) return r.status();
     if (r->code != Code::kOk) return r->status();
@@ -76,7 +81,12 @@ class TallyConnection : public SystemConnection {
       answer->values[3 * i + 2] =
           static_cast<int64_t>(items[i].answer.distinct);
     }
-    if (items.size() == 4) answer->values[9] = items[3].answer.count;
+    if (items.size() >= 4) answer->values[9] = items[3].answer.count;
+    if (items.size() == 5) {
+      answer->values[10] = items[4].answer.count;
+      answer->values[11] = items[4].answer.sum;
+      answer->values[12] = static_cast<int64_t>(items[4].answer.distinct);
+    }
     return Status::Ok();
   }
 

@@ -4,7 +4,7 @@
 
 namespace tally::bench {
 
-Truth::Truth(const W1& w1) {
+Truth::Truth(const W1& w1) : w1_(w1) {
   for (uint64_t rank : {0, 10, 1000, 100000}) {
     if (rank < w1.config().keys)
       ids_.insert(W1IdForRank(rank, w1.config().keys));
@@ -23,9 +23,7 @@ std::string Truth::Check(int64_t now, const QueryFn& query) const {
   char buf[32];
   for (uint64_t id : ids_) {
     const auto it = events_.find(id);
-    for (auto [name, w] :
-         {std::pair{"w60", W1::W60(now)}, std::pair{"w1h", W1::W1h(now)},
-          std::pair{"w24h", W1::W24h(now)}}) {
+    for (auto [name, w] : w1_.Windows(now)) {
       int64_t count = 0, sum = 0;
       std::set<uint64_t> members;
       if (it != events_.end()) {

@@ -39,11 +39,12 @@ class Truth {
   bool Tracks(uint64_t id) const { return ids_.count(id) != 0; }
   // Moves `local` (events applied by one worker) into the truth.
   void Merge(std::vector<W1Event>& local);
-  // Queries w60, w1h and w24h at `now_ms` for every tracked key: "ok", or
-  // what differed.
+  // Queries w60, w1h and w24h (W2: and w30d) at `now_ms` for every tracked
+  // key: "ok", or what differed.
   std::string Check(int64_t now_ms, const QueryFn& query) const;
 
  private:
+  const W1& w1_;
   std::set<uint64_t> ids_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::vector<W1Event>> events_;

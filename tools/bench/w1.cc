@@ -19,10 +19,19 @@ W1Event W1::MakeEvent(uint64_t id, int64_t ts_ms, std::mt19937_64& rng) const {
 }
 
 int64_t W1::HistoryTime(uint64_t i) const {
-  constexpr int64_t kDay = 86'400'000;
-  return config_.t0_ms - kDay +
-         static_cast<int64_t>(i * static_cast<uint64_t>(kDay) /
-                              config_.history);  // H < 1e11
+  const int64_t span = (config_.w2 ? 30 : 1) * int64_t{86'400'000};
+  // i * span < 2^64 for H <= 1e9 (the flag's limit).
+  return config_.t0_ms - span +
+         static_cast<int64_t>(i * static_cast<uint64_t>(span) /
+                              config_.history);
+}
+
+std::vector<std::pair<const char*, W1Window>> W1::Windows(
+    int64_t now_ms) const {
+  std::vector<std::pair<const char*, W1Window>> windows = {
+      {"w60", W60(now_ms)}, {"w1h", W1h(now_ms)}, {"w24h", W24h(now_ms)}};
+  if (config_.w2) windows.emplace_back("w30d", W30d(now_ms));
+  return windows;
 }
 
 std::string_view W1::Key(uint64_t id, char* buf) {

@@ -12,6 +12,8 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "tools/bench/zipf.h"
 
@@ -21,6 +23,9 @@ struct W1Config {
   uint64_t keys = 1'000'000;     // K
   uint64_t history = 1'000'000;  // H, spread over the 24 h before T0
   int64_t t0_ms = 0;             // T0: a whole second
+  // W2 (PERFORMANCE.md): the history spreads over the 30 days before T0 and
+  // decisions also ask for w30d, the 720 whole hours ending with now's.
+  bool w2 = false;
 };
 
 struct W1Event {
@@ -44,7 +49,8 @@ class W1 {
   // An entity id drawn from the scattered Zipf(0.99) key distribution.
   uint64_t DrawId(std::mt19937_64& rng) const;
   W1Event MakeEvent(uint64_t id, int64_t ts_ms, std::mt19937_64& rng) const;
-  // The i-th history event's time: evenly spaced over [T0 - 24 h, T0).
+  // The i-th history event's time: evenly spaced over [T0 - 24 h, T0)
+  // (W2: [T0 - 30 d, T0)).
   int64_t HistoryTime(uint64_t i) const;
   // The i-th timed event's time: T0 + floor(i / 1000) seconds.
   int64_t TimedTime(uint64_t i) const {
@@ -63,6 +69,14 @@ class W1 {
     const int64_t minute = now_ms / 60'000;
     return {(minute - 1439) * 60'000, (minute + 1) * 60'000};
   }
+  // W2's w30d: the 720 whole hours ending with now's hour.
+  static W1Window W30d(int64_t now_ms) {
+    const int64_t hour = now_ms / 3'600'000;
+    return {(hour - 719) * 3'600'000, (hour + 1) * 3'600'000};
+  }
+  // The windows a decision asks of its first key, with their names: w60,
+  // w1h, w24h, and with W2 w30d.
+  std::vector<std::pair<const char*, W1Window>> Windows(int64_t now_ms) const;
 
   // "user:<id>" written into `buf` (>= 32 bytes); returns the view.
   static std::string_view Key(uint64_t id, char* buf);
