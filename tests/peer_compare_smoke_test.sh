@@ -15,7 +15,7 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 timeout 600 bash "$here/perf/compare.sh" --quick --bin "$bin" --out "$out" | tee "$out/stdout"
-grep -q 'cross-check of 9 probes across systems: agree' "$out/stdout"
+grep -q 'cross-check of 12 probes across systems: agree' "$out/stdout"
 for s in tally tally-poll redis-a2 redis-a2-lua redis-a3 redis-a3-lua postgres; do
   grep -q "$s ok" "$out/stdout" || { echo "no ok selfcheck for $s"; exit 1; }
 done

@@ -94,14 +94,28 @@ PhaseResult SystemRunner::Load(BenchReport* report) {
   return result;
 }
 
+std::vector<std::pair<std::string, W1Window>> ProbeWindows(const W1Config& w1) {
+  constexpr int64_t kS = 1000, kM = 60 * kS, kH = 60 * kM, kD = 24 * kH;
+  const int64_t t0 = w1.t0_ms;
+  const int64_t minute = t0 / kM * kM, hour = t0 / kH * kH;
+  std::vector<std::pair<std::string, W1Window>> windows = {
+      {"90s from T0-10m", {t0 - 600 * kS, t0 - 510 * kS}},
+      {"1m from T0-30m", {minute - 30 * kM, minute - 29 * kM}},
+      {"1h from T0-2h", {hour - 2 * kH, hour - kH}},
+      {"19h from T0-20h", {hour - 20 * kH, hour - kH}},
+  };
+  if (w1.w2)
+    windows.push_back({"28d from T0-29d", {hour - 29 * kD, hour - kD}});
+  return windows;
+}
+
 std::vector<ProbeAnswer> SystemRunner::Probe() {
   std::vector<ProbeAnswer> answers;
-  const int64_t now = options_.w1.t0_ms - 1000;
   char buf[32];
   for (uint64_t rank : {0, 10, 1000}) {
     if (rank >= options_.w1.keys) continue;
     const std::string key(W1::Key(W1IdForRank(rank, options_.w1.keys), buf));
-    for (auto [name, w] : w1_.Windows(now)) {
+    for (const auto& [name, w] : ProbeWindows(options_.w1)) {
       ProbeAnswer a;
       a.rank = rank;
       a.window = name;

@@ -29,10 +29,18 @@ namespace tally::bench {
 // One answer to a fixed probe after the load: key rank, window, answer.
 struct ProbeAnswer {
   uint64_t rank = 0;
-  std::string window;  // w60, w1h, w24h
+  std::string window;  // see ProbeWindows
   Observed answer;
   std::string error;  // empty when answered
 };
+
+// The probes' windows, fixed relative to T0 and aligned to the resolution
+// they need, so that every system can still answer them exactly for the
+// whole of a comparison run: a store that expires its buckets by the wall
+// clock (Redis) has long dropped the 1 s buckets of "w1h at T0 - 1 s" by the
+// time its turn comes. 90 s in 1 s buckets (kept 1 h), a whole minute, a
+// whole hour and 19 whole hours within the last day (W2: 28 whole days).
+std::vector<std::pair<std::string, W1Window>> ProbeWindows(const W1Config& w1);
 
 class SystemRunner {
  public:
@@ -41,8 +49,8 @@ class SystemRunner {
 
   // Loads the history; fills the report's memory figures. Returns the phase.
   PhaseResult Load(BenchReport* report);
-  // The probes: ranks 0, 10 and 1000 over w60, w1h, w24h (W2: and w30d), at the
-  // second before T0 (the end of the history), right after the load.
+  // The probes: ranks 0, 10 and 1000 over ProbeWindows, right after the
+  // load.
   std::vector<ProbeAnswer> Probe();
   // One timed phase: ingest, query or mixed, with its own connection count
   // and batch size.
