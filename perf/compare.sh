@@ -137,7 +137,7 @@ t0=$(( $(date +%s) * 1000 ))
 results="$out/runs.jsonl"
 : >"$results"
 for system in $systems; do
-  echo "compare: W1 against $system"
+  echo "compare: $([ "$w2" = 1 ] && echo W2 || echo W1) against $system"
   args=(--system "$system" --t0 "$t0" --keys "$keys" --history "$history"
         --seconds "$seconds" --warmup "$warmup" --plan "$plan" --json)
   [ "$w2" = 1 ] && args+=(--w2)

@@ -142,14 +142,17 @@ def targets(runs, floor, pinned, reference="tally"):
     add("decision p99 µs, mixed, C = 8", p99(t), v, n, 20, False)
 
     if floor:
-        placement = "unpinned"
-        rtt = floor.get(f"rtt_{placement}_p99_us") or floor.get("rtt_unpinned_p99_us")
+        # "The loopback round-trip floor": the least a round trip costs here,
+        # which on a VM depends on whether the two ends share a CPU; tally's
+        # C = 1 p99 is held against 3 × each placement's p50.
         q1 = (phase(t, "query", 1) or {}).get("decision_p99_us")
-        if rtt and q1:
-            out.append({"target": "decision p99 µs, C = 1, vs 3 × loopback RTT p99",
-                        "system": reference, "peer": f"floor ({placement})", "tally": q1,
-                        "peer_value": rtt, "ratio": 3 * rtt / q1, "wanted": 1,
-                        "met": q1 <= 3 * rtt})
+        for placement, label in (("same_cpu", "one CPU"), ("cross_cpu", "across CPUs")):
+            rtt = floor.get(f"rtt_{placement}_p50_us")
+            if rtt and q1:
+                out.append({"target": f"decision p99 µs, C = 1, ≤ 3 × loopback RTT p50 {label}",
+                            "system": reference, "peer": f"floor ({label})", "tally": q1,
+                            "peer_value": rtt, "ratio": 3 * rtt / q1, "wanted": 1,
+                            "met": q1 <= 3 * rtt})
 
     bpk = lambda r: r.get("bytes_per_key")
     v, n = redis_best(["redis-a2"], bpk)
@@ -249,6 +252,7 @@ def print_table(runs, floor, checks, target_rows, machine, commit, pinned):
 
 def chart(runs, path):
     systems = list(runs)
+    workload = next(iter(runs.values())).get("workload", "W1")
     rows = []
     for s in systems:
         r = runs[s]
@@ -263,7 +267,7 @@ def chart(runs, path):
         script = f"""
 set terminal svg size 900,480 dynamic font 'sans,11'
 set output '{path}'
-set title 'W1 on one machine: tally vs Redis bucket keys vs PostgreSQL (log scale)'
+set title '{workload} on one machine: tally vs Redis bucket keys vs PostgreSQL (log scale)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
