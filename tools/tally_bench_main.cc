@@ -8,9 +8,9 @@
 #include <iostream>
 
 #include "tools/bench/embedded_runner.h"
-#include "tools/bench/w1_flags.h"
 #include "tools/bench/network_runner.h"
 #include "tools/bench/report.h"
+#include "tools/bench/w1_flags.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tally-bench: workload W1 against tally (see PERFORMANCE.md)"};
