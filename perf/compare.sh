@@ -138,14 +138,14 @@ results="$out/runs.jsonl"
 : >"$results"
 for system in $systems; do
   echo "compare: $([ "$w2" = 1 ] && echo W2 || echo W1) against $system"
-  args=(--system "$system" --t0 "$t0" --keys "$keys" --history "$history"
+  args=(--t0 "$t0" --keys "$keys" --history "$history"
         --seconds "$seconds" --warmup "$warmup" --plan "$plan" --json)
   [ "$w2" = 1 ] && args+=(--w2)
   case "$system" in
-    tally) args+=(--port "$tally_port") ;;
-    tally-poll) args=(--system tally --label tally-poll "${args[@]:2}" --port "$tally_poll_port") ;;
-    redis-*) args+=(--port "$redis_port") ;;
-    postgres) args+=(--pg "$pg") ;;
+    tally) args+=(--system tally --port "$tally_port") ;;
+    tally-poll) args+=(--system tally --label tally-poll --port "$tally_poll_port") ;;
+    redis-*) args+=(--system "$system" --port "$redis_port") ;;
+    postgres) args+=(--system postgres --pg "$pg") ;;
   esac
   set +e
   "$bin/tally-peer-bench" "${args[@]}" >"$out/$system.txt" 2>&1

@@ -113,10 +113,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (options.w1.t0_ms == 0) {
-    options.w1.t0_ms = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count() *
-                       1000;
+    options.w1.t0_ms = tally::bench::WallSecondMs();
   }
   if (options.w1.t0_ms % 1000 != 0) {
     std::cerr << "tally-peer-bench: --t0 must be a whole second\n";

@@ -35,41 +35,26 @@ constexpr const char* kSchemaSql =
     " amount bigint NOT NULL, member bigint NOT NULL);"
     "CREATE INDEX events_key_ts ON events(key, ts);";
 
-// $1 = u's key; [$2, $3) = w60, [$4, $5) = w1h, [$6, $7) = w24h; $8 = u2's
-// key. One index range scan over u's 24 h (which holds the other two
-// windows), plus one over u2's w60.
-constexpr const char* kDecideSql =
-    "SELECT"
-    " count(*) FILTER (WHERE ts >= $2 AND ts < $3),"
-    " coalesce(sum(amount) FILTER (WHERE ts >= $2 AND ts < $3), 0),"
-    " count(DISTINCT member) FILTER (WHERE ts >= $2 AND ts < $3),"
-    " count(*) FILTER (WHERE ts >= $4 AND ts < $5),"
-    " coalesce(sum(amount) FILTER (WHERE ts >= $4 AND ts < $5), 0),"
-    " count(DISTINCT member) FILTER (WHERE ts >= $4 AND ts < $5),"
-    " count(*) FILTER (WHERE ts >= $6 AND ts < $7),"
-    " coalesce(sum(amount) FILTER (WHERE ts >= $6 AND ts < $7), 0),"
-    " count(DISTINCT member) FILTER (WHERE ts >= $6 AND ts < $7),"
-    " (SELECT count(*) FROM events WHERE key = $8 AND ts >= $2 AND ts < $3)"
-    " FROM events WHERE key = $1 AND ts >= $6 AND ts < $7";
+// The decision statement. $1 = u's key; [$2, $3) = w60, [$4, $5) = w1h,
+// [$6, $7) = w24h; $8 = u2's key; W2 adds [$9, $10) = w30d and its three
+// counters. One index range scan over u's widest window (which holds the
+// others), plus one over u2's w60.
+std::string DecideSql(bool w2) {
+  std::string sql = "SELECT";
+  for (const char* w : {"$2 AND ts < $3", "$4 AND ts < $5", "$6 AND ts < $7"}) {
+    const std::string f = std::string(" FILTER (WHERE ts >= ") + w + ")";
+    sql += " count(*)" + f + ", coalesce(sum(amount)" + f +
+           ", 0), count(DISTINCT member)" + f + ",";
+  }
+  sql +=
+      " (SELECT count(*) FROM events WHERE key = $8 AND ts >= $2 AND ts < $3)";
+  if (!w2) return sql + " FROM events WHERE key = $1 AND ts >= $6 AND ts < $7";
+  return sql +
+         ", count(*), coalesce(sum(amount), 0), count(DISTINCT member)"
+         " FROM events WHERE key = $1 AND ts >= $9 AND ts < $10";
+}
 constexpr Oid kDecideTypes[] = {kTextOid, kInt8Oid, kInt8Oid, kInt8Oid,
                                 kInt8Oid, kInt8Oid, kInt8Oid, kTextOid};
-
-// W2: the same and [$9, $10) = w30d, which holds the other windows, so the
-// one scan is over u's 30 days.
-constexpr const char* kDecideW2Sql =
-    "SELECT"
-    " count(*) FILTER (WHERE ts >= $2 AND ts < $3),"
-    " coalesce(sum(amount) FILTER (WHERE ts >= $2 AND ts < $3), 0),"
-    " count(DISTINCT member) FILTER (WHERE ts >= $2 AND ts < $3),"
-    " count(*) FILTER (WHERE ts >= $4 AND ts < $5),"
-    " coalesce(sum(amount) FILTER (WHERE ts >= $4 AND ts < $5), 0),"
-    " count(DISTINCT member) FILTER (WHERE ts >= $4 AND ts < $5),"
-    " count(*) FILTER (WHERE ts >= $6 AND ts < $7),"
-    " coalesce(sum(amount) FILTER (WHERE ts >= $6 AND ts < $7), 0),"
-    " count(DISTINCT member) FILTER (WHERE ts >= $6 AND ts < $7),"
-    " (SELECT count(*) FROM events WHERE key = $8 AND ts >= $2 AND ts < $3),"
-    " count(*), coalesce(sum(amount), 0), count(DISTINCT member)"
-    " FROM events WHERE key = $1 AND ts >= $9 AND ts < $10";
 constexpr Oid kDecideW2Types[] = {kTextOid, kInt8Oid, kInt8Oid, kInt8Oid,
                                   kInt8Oid, kInt8Oid, kInt8Oid, kTextOid,
                                   kInt8Oid, kInt8Oid};
@@ -160,12 +145,6 @@ bool GetInt(const PGresult* result, int col, int64_t* out) {
   return ec == std::errc() && ptr == end;
 }
 
-int64_t WallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // INSERT INTO events VALUES ($1,$2,$3,$4),($5,...) for `rows` rows.
 std::string InsertSql(size_t rows) {
   std::string sql = "INSERT INTO events VALUES ";
@@ -189,11 +168,11 @@ class PostgresConnection : public SystemConnection {
     Status s;
     conn_ = OpenConn(conninfo, &s);
     if (!s.ok()) return s;
-    s = PrepareStatement("decide", kDecideSql, std::size(kDecideTypes),
-                         kDecideTypes);
+    s = PrepareStatement("decide", DecideSql(false).c_str(),
+                         std::size(kDecideTypes), kDecideTypes);
     if (!s.ok()) return s;
-    s = PrepareStatement("decide_w2", kDecideW2Sql, std::size(kDecideW2Types),
-                         kDecideW2Types);
+    s = PrepareStatement("decide_w2", DecideSql(true).c_str(),
+                         std::size(kDecideW2Types), kDecideW2Types);
     if (!s.ok()) return s;
     s = PrepareStatement("query", kQuerySql, std::size(kQueryTypes),
                          kQueryTypes);
@@ -208,7 +187,7 @@ class PostgresConnection : public SystemConnection {
     int64_t now_ms = 0;  // read once per batch, when first needed
     for (W1Event& e : *events) {
       if (e.ts_ms != 0) continue;
-      if (now_ms == 0) now_ms = WallClockMs();
+      if (now_ms == 0) now_ms = WallMs();
       e.ts_ms = now_ms;
     }
     for (size_t first = 0; first < events->size(); first += kMaxRowsPerInsert) {

@@ -51,12 +51,6 @@ end
 return out
 )lua";
 
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Status ContextError(const redisContext* c, std::string_view what) {
   return Status(Code::kUnavailable,
                 std::string(what) + ": " +
@@ -128,10 +122,11 @@ class RedisConnection : public SystemConnection {
              std::vector<bool>* applied) override {
     char key[32], member[32];
     owners_.clear();  // the event each pipelined command belongs to
-    const int64_t now_s = WallMs() / 1000;
+    const int64_t now_ms = WallMs();  // one clock read per batch
+    const int64_t now_s = now_ms / 1000;
     for (size_t i = 0; i < events->size(); ++i) {
       W1Event& e = (*events)[i];
-      if (e.ts_ms == 0) e.ts_ms = WallMs();
+      if (e.ts_ms == 0) e.ts_ms = now_ms;
       const std::string_view k = W1::Key(e.id, key);
       const std::string_view m = W1::Member(e.member, member);
       const int64_t second = e.ts_ms / 1000;
@@ -310,14 +305,6 @@ class RedisConnection : public SystemConnection {
   std::vector<const char*> argv_;
   std::vector<size_t> lens_;
 };
-
-// One INFO field ("name:value\r\n"), or 0.
-double InfoField(const std::string& text, std::string_view name) {
-  const std::string needle = std::string(name) + ":";
-  size_t at = text.find("\n" + needle);
-  if (at == std::string::npos) return 0;
-  return std::strtod(text.c_str() + at + 1 + needle.size(), nullptr);
-}
 
 }  // namespace
 

@@ -44,10 +44,7 @@ int main(int argc, char** argv) {
     if (phase != "load") options.phases.push_back(phase);
   }
   // T0: the wall clock at start, on a whole second (PERFORMANCE.md).
-  options.w1.t0_ms = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count() *
-                     1000;
+  options.w1.t0_ms = tally::bench::WallSecondMs();
   tally::bench::BenchReport report =
       embedded ? tally::bench::RunEmbedded(options)
                : tally::bench::RunNetwork(options, host,

@@ -11,6 +11,7 @@
 #define TALLY_TOOLS_BENCH_DRIVER_H_
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,6 +59,23 @@ class SystemConnection {
   virtual Result<Observed> Query(std::string_view key, W1Window window,
                                  bool distinct_only) = 0;
 };
+
+// A numeric field of a server's INFO text ("name:value" lines, as tallyd
+// and Redis write them), or 0 when absent.
+inline double InfoField(std::string_view text, std::string_view name) {
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(at, end - at);
+    if (line.size() > name.size() && line.starts_with(name) &&
+        line[name.size()] == ':') {
+      return std::strtod(std::string(line.substr(name.size() + 1)).c_str(),
+                         nullptr);
+    }
+    at = end + 1;
+  }
+  return 0;
+}
 
 // What the server reports of itself, for cpu% and bytes per key.
 struct SystemStats {

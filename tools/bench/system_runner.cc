@@ -14,13 +14,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-int64_t WallSecondMs() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-             .count() *
-         1000;
-}
-
 uint64_t Nanos(SteadyClock::time_point a, SteadyClock::time_point b) {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());

@@ -4,14 +4,6 @@ namespace tally::bench {
 
 namespace {
 
-// A numeric field of an INFO reply ("name:value" lines), or 0.
-double InfoField(const std::string& text, std::string_view name) {
-  const std::string needle = "\n" + std::string(name) + ":";
-  const size_t at = text.find(needle);
-  if (at == std::string::npos) return 0;
-  return std::strtod(text.c_str() + at + needle.size(), nullptr);
-}
-
 proto::Request Req(auto body) {
   proto::Request r;
   r.body = std::move(body);

@@ -1,9 +1,18 @@
 #include "tools/bench/w1.h"
 
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 namespace tally::bench {
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallSecondMs() { return WallMs() / 1000 * 1000; }
 
 W1::W1(const W1Config& config) : config_(config), zipf_(config.keys) {}
 

@@ -41,6 +41,11 @@ struct W1Window {
   int64_t to_ms;
 };
 
+// The wall clock in ms since the epoch, and the same cut to a whole second
+// (T0, a decision's `now`, a peer driver's stamp for an untimed event).
+int64_t WallMs();
+int64_t WallSecondMs();
+
 class W1 {
  public:
   explicit W1(const W1Config& config);
