@@ -11,6 +11,8 @@
 #include <string_view>
 #include <utility>
 
+#include "storage/kill_point.h"
+
 namespace tally {
 namespace {
 
@@ -93,6 +95,7 @@ class PosixWritableFile final : public WritableFile {
 
   Status Sync() override {
     if (fd_ < 0) return Closed();
+    TALLY_FAULT_FSYNC_DELAY();  // F3 slow disk; nothing outside test builds
     if (::fdatasync(fd_) != 0) return ErrnoStatus("fdatasync", path_, errno);
     return Status::Ok();
   }
