@@ -217,8 +217,8 @@ TEST_F(ClockJumpTest, JumpsAndStrobesLoseNothingAndTimeNeverGoesBack) {
           ++rejected_time;  // not expected at the server's own time
         } else {
           ++other_failures;
-          if (first_other.empty()) first_other = r.ok() ? r.value.message
-                                                        : r.message;
+          if (first_other.empty())
+            first_other = r.ok() ? r.value.message : r.message;
         }
       }
     });
@@ -229,7 +229,7 @@ TEST_F(ClockJumpTest, JumpsAndStrobesLoseNothingAndTimeNeverGoesBack) {
     threads.emplace_back([&, c] {
       Client client(OneConnection(port));
       std::mt19937_64 rng(seed_ + c);
-      const int64_t offsets[] = {0,        -1'000,       -1'800'000,
+      const int64_t offsets[] = {0,         -1'000,      -1'800'000,
                                  3'600'000, -3 * kDayMs, 2 * kDayMs,
                                  -kDayMs,   262'000,     -262'000};
       for (int i = 0; !stop.load() && i < 1'000'000; ++i) {
@@ -286,8 +286,7 @@ TEST_F(ClockJumpTest, JumpsAndStrobesLoseNothingAndTimeNeverGoesBack) {
       SetOffset(offset_file_, i % 2 == 0 ? "+86662" : "+86138");
       std::this_thread::sleep_for(milliseconds(100));
     }
-    phases.push_back(
-        {"strobe", InfoInt(port, "persistence", "fsyncs") - f0});
+    phases.push_back({"strobe", InfoInt(port, "persistence", "fsyncs") - f0});
   }
   stop = true;
   for (std::thread& t : threads) t.join();

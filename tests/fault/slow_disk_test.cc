@@ -257,18 +257,17 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
     queue_peak = std::max(queue_peak, s.queue_bytes);
   }
   for (const Ack& a : acks) {
-    auto it = std::lower_bound(samples.begin(), samples.end(), a.acked,
-                               [](const InfoSample& s, SteadyClock::time_point
-                                                           t) {
-                                 return s.issued < t;
-                               });
+    auto it =
+        std::lower_bound(samples.begin(), samples.end(), a.acked,
+                         [](const InfoSample& s, SteadyClock::time_point t) {
+                           return s.issued < t;
+                         });
     if (it != samples.end()) {
       ++checked;
       if (it->durable_lsn < a.lsn) ++violations;
     }
-    const double us = std::chrono::duration<double, std::micro>(a.acked -
-                                                                 a.sent)
-                          .count();
+    const double us =
+        std::chrono::duration<double, std::micro>(a.acked - a.sent).count();
     if (a.acked < slow_from) {
       before_us.push_back(us);
     } else if (a.sent > slow_from && a.acked < slow_to) {
@@ -319,8 +318,9 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
       "[ figures ] F3 adds attempted=%lld acked=%lld failed=%lld; acks "
       "checked against a later durable_lsn=%lld, violations=%lld\n",
       static_cast<long long>(attempted.load()),
-      static_cast<long long>(acks.size()), static_cast<long long>(failed.load()),
-      static_cast<long long>(checked), static_cast<long long>(violations));
+      static_cast<long long>(acks.size()),
+      static_cast<long long>(failed.load()), static_cast<long long>(checked),
+      static_cast<long long>(violations));
   std::printf(
       "[ figures ] F3 ack latency ms p50/p99/max: before %.1f/%.1f/%.1f (n=%zu)"
       ", during %.1f/%.1f/%.1f (n=%zu), after %.1f/%.1f/%.1f (n=%zu)\n",
@@ -336,9 +336,8 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
       "rejected_busy %s\n",
       static_cast<long long>(rss_start_kib),
       static_cast<long long>(rss_peak_kib), static_cast<long long>(hwm_kib),
-      static_cast<unsigned long long>(queue_peak),
-      final_info["fsyncs"].c_str(), final_info["fsync_max_us"].c_str(),
-      final_info["rejected_busy"].c_str());
+      static_cast<unsigned long long>(queue_peak), final_info["fsyncs"].c_str(),
+      final_info["fsync_max_us"].c_str(), final_info["rejected_busy"].c_str());
 
   EXPECT_EQ(failed.load(), 0) << first_failure;
   EXPECT_GT(checked, 0);
