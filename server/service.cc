@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <iomanip>
@@ -337,8 +338,13 @@ proto::Response Service::DoScan(const proto::ScanRequest& request) {
   if (Status invalid = proto::ValidateScanRequest(request); !invalid.ok()) {
     return proto::Response::Error(invalid);
   }
+  // A page of kMaxScanCount keys of kMaxKeyBytes would be a 2.7 MB reply,
+  // more than a client's 1 MiB frame limit (the client would drop the
+  // connection): count is a hint, so pages hold at most kMaxScanPageKeys.
+  constexpr uint32_t kMaxScanPageKeys = 2048;  // <= 2048 * 264 B: ~540 KB
   const uint32_t count =
-      request.count == 0 ? options_.default_scan_count : request.count;
+      std::min(request.count == 0 ? options_.default_scan_count : request.count,
+               kMaxScanPageKeys);
   ScanPage page = engine_->Scan(request.cursor, request.pattern, count);
   return Ok(proto::ScanResult{page.cursor, std::move(page.keys)});
 }

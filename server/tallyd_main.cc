@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <random>
 
 #include "server/flags.h"
 #include "server/server.h"
@@ -71,8 +70,7 @@ int main(int argc, char** argv) {
   tally::EngineOptions engine_options;
   engine_options.policies = config->policies;
   engine_options.distinct_exact_limit = config->distinct_exact_limit;
-  engine_options.hash_seed = std::random_device{}() * 0x9E3779B97F4A7C15ull ^
-                             std::random_device{}();  // hash flooding
+  engine_options.hash_seed = tally::RandomHashSeed();  // hash flooding
 
   tally::Recovered recovered;
   tally::JournalOptions journal_options = config->journal;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 
 #include "storage/key_state.h"
 #include "storage/shard.h"
@@ -13,6 +14,11 @@
 #include "storage/window_plan.h"
 
 namespace tally {
+
+uint64_t RandomHashSeed() {
+  std::random_device device;
+  return (uint64_t{device()} << 32) ^ device();
+}
 
 namespace {
 

@@ -40,6 +40,11 @@ struct EngineOptions {
   uint32_t distinct_exact_limit = 1000;
 };
 
+// A fresh random key-hash seed (64 bits from std::random_device), for
+// EngineOptions::hash_seed in a server: keys an attacker chose to collide
+// under one seed do not collide under another (RELIABILITY.md P11).
+uint64_t RandomHashSeed();
+
 // Marks "use the engine's clock" where a time is optional.
 inline constexpr int64_t kNow = std::numeric_limits<int64_t>::min();
 
