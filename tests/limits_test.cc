@@ -770,6 +770,26 @@ TEST(LimitsTest, ByteSizesParseWithSuffixes) {
   EXPECT_FALSE(ParseByteSize("99999999999999999G").ok());
 }
 
+TEST(LimitsTest, DecoderShrinkFreesTheBufferOnlyWhenDrained) {
+  FrameDecoder decoder(kDefaultMaxFrameBody, FrameKind::kRequest);
+  const std::vector<uint8_t> frame = RequestFrame(1, Req(proto::PingRequest{}));
+  ASSERT_EQ(decoder.Append({frame.data(), 10}), 10u);
+  const size_t held = decoder.capacity();
+  EXPECT_GT(held, 0u);
+  decoder.Shrink();  // a partial frame: kept
+  EXPECT_EQ(decoder.capacity(), held);
+  ASSERT_EQ(decoder.Append({frame.data() + 10, frame.size() - 10}),
+            frame.size() - 10);
+  Result<std::optional<Frame>> next = decoder.Next();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  decoder.Shrink();  // drained: freed
+  EXPECT_EQ(decoder.capacity(), 0u);
+  ASSERT_EQ(decoder.Append(frame), frame.size());  // and usable again
+  next = decoder.Next();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ((*next)->header.request_id, 1u);
+}
+
 // --- F5: memory cap
 // ---------------------------------------------------------------
 
