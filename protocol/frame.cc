@@ -133,6 +133,14 @@ void FrameDecoder::Reclaim() {
   }
 }
 
+void FrameDecoder::Shrink() {
+  if (begin_ != end_ || prepared_ != 0) return;
+  begin_ = end_ = 0;
+  buffer_.reset();
+  scratch_.reset();
+  capacity_ = scratch_capacity_ = 0;
+}
+
 void FrameDecoder::Reserve(size_t n) {
   if (capacity_ - end_ >= n) return;
   const size_t live = buffered();

@@ -127,6 +127,10 @@ class FrameDecoder {
   void set_max_body(size_t max_body) { max_body_ = max_body; }
   size_t max_body() const { return max_body_; }
 
+  // Frees the buffers while nothing is buffered or prepared, so an idle
+  // connection holds no read buffer (the next Prepare() allocates again).
+  void Shrink();
+
   // Bytes the decoder takes now; 0 once failed.
   size_t writable() const;
   // Bytes received and not yet returned in a frame.

@@ -13,13 +13,25 @@ Connection::Connection(asio::ip::tcp::socket socket, Service* service,
     : socket_(std::move(socket)),
       service_(service),
       options_(options),
-      decoder_(options.max_frame_body, FrameKind::kRequest) {}
+      decoder_(options.max_frame_body, FrameKind::kRequest),
+      limit_stats_(service->limit_stats()),
+      timer_(socket_.get_executor()),
+      last_frame_(SteadyClock::now()) {
+  LimitStats::Bump(limit_stats_->connections_total);
+  LimitStats::Bump(limit_stats_->connections_current);
+}
+
+Connection::~Connection() {
+  limit_stats_->connections_current.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void Connection::Start() {
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  asio::dispatch(socket_.get_executor(),
-                 [self = shared_from_this()] { self->DoRead(); });
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    self->DoRead();
+    self->ArmTimer();  // the idle timeout, if any
+  });
 }
 
 void Connection::Shutdown() {
@@ -33,19 +45,43 @@ void Connection::Shutdown() {
 
 void Connection::DoRead() {
   if (reading_ || closing_ || closed_) return;
+  if (frames_waiting_ && slots_.size() < options_.max_in_flight) {
+    // Frames already buffered come before more bytes (the client may be
+    // waiting for their replies before it sends anything else).
+    ProcessFrames();
+    MaybeWrite();
+    if (closing_ || closed_) return;
+  }
   if (pending_.size() + writing_.size() > options_.max_output_bytes) {
-    return;  // the client is not reading its replies: wait for the writes
+    // The client is not reading its replies: wait for the writes.
+    if (!paused_) LimitStats::Bump(limit_stats_->output_paused);
+    paused_ = true;
+    return;
   }
   if (slots_.size() >= options_.max_in_flight) {
-    return;  // enough requests wait for the WAL: wait for them
+    // Enough requests wait for the WAL: wait for them.
+    if (!paused_) LimitStats::Bump(limit_stats_->in_flight_paused);
+    paused_ = true;
+    return;
   }
-  std::span<uint8_t> room = decoder_.Prepare(options_.read_chunk);
+  paused_ = false;
+  size_t chunk = options_.read_chunk;
+  if (decoder_.buffered() == 0 && !last_read_filled_) {
+    // Nothing buffered and the client is not streaming: read small, and
+    // give back a large buffer, so an idle connection holds little.
+    chunk = std::min(chunk, options_.idle_read_chunk);
+    if (decoder_.capacity() > chunk) decoder_.Shrink();
+  }
+  std::span<uint8_t> room = decoder_.Prepare(chunk);
   if (room.empty()) return;  // failed decoder: closing
+  last_read_filled_ = false;
   reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(room.data(), room.size()),
-      [self = shared_from_this()](const boost::system::error_code& ec,
-                                  size_t n) { self->OnRead(ec, n); });
+  socket_.async_read_some(asio::buffer(room.data(), room.size()),
+                          [self = shared_from_this(), size = room.size()](
+                              const boost::system::error_code& ec, size_t n) {
+                            self->last_read_filled_ = !ec && n == size;
+                            self->OnRead(ec, n);
+                          });
 }
 
 void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
@@ -58,17 +94,152 @@ void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
     return;
   }
   decoder_.Commit(n);
+  const uint64_t slots_before = slot_base_ + slots_.size();
   ProcessFrames();
+  TrackFrame(n, slot_base_ + slots_.size() != slots_before);
   MaybeWrite();
   DoRead();
 }
 
+void Connection::TrackFrame(size_t n, bool frames_done) {
+  if (frames_done) {
+    // A frame ended in this read; what is left begins the next one.
+    in_frame_ = false;
+    frame_bytes_ = 0;
+    n = decoder_.buffered();
+  }
+  if (decoder_.buffered() == 0 || n == 0) return;
+  if (in_frame_) {
+    frame_bytes_ += n;
+    return;
+  }
+  in_frame_ = true;
+  frame_start_ = SteadyClock::now();
+  frame_bytes_ = n;
+  if (options_.frame_timeout_ms > 0) ArmTimer();
+}
+
+std::optional<Connection::SteadyClock::time_point> Connection::FrameDeadline()
+    const {
+  if (!in_frame_ || options_.frame_timeout_ms <= 0) return std::nullopt;
+  const auto deadline =
+      frame_start_ + std::chrono::milliseconds(options_.frame_timeout_ms);
+  if (frame_bytes_ < kFrameHeaderSize) return deadline;  // the header's
+  if (options_.min_frame_rate_bytes_per_s <= 0) return std::nullopt;
+  // The body must keep up min_rate after the header's grace: it fails once
+  // min_rate * (elapsed - grace) exceeds the bytes received.
+  return deadline +
+         std::chrono::milliseconds(static_cast<int64_t>(
+             frame_bytes_ * 1000 /
+             static_cast<uint64_t>(options_.min_frame_rate_bytes_per_s)));
+}
+
+std::optional<Connection::SteadyClock::time_point> Connection::NextCheck()
+    const {
+  std::optional<SteadyClock::time_point> next = FrameDeadline();
+  if (options_.idle_timeout_ms > 0) {
+    // One timeout after the last frame (when busy then, OnTimer looks
+    // again one timeout later).
+    const auto at =
+        last_frame_ + std::chrono::milliseconds(options_.idle_timeout_ms);
+    if (!next || at < *next) next = at;
+  }
+  return next;
+}
+
+void Connection::ArmTimer() {
+  if (closed_ || closing_) return;
+  std::optional<SteadyClock::time_point> next = NextCheck();
+  if (!next) return;
+  if (timer_armed_ && timer_at_ <= *next) return;  // fires early enough
+  timer_armed_ = true;
+  timer_at_ = *next;
+  const uint64_t generation = ++timer_generation_;
+  timer_.expires_at(*next);
+  timer_.async_wait([self = shared_from_this(),
+                     generation](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    self->OnTimer(generation);
+  });
+}
+
+void Connection::OnTimer(uint64_t generation) {
+  if (generation != timer_generation_) return;  // re-armed since
+  timer_armed_ = false;
+  if (closed_ || closing_) return;
+  const auto now = SteadyClock::now();
+  if (!reading_) {
+    // Paused by backpressure: the client is not the one late. Restart the
+    // frame's clock once reads resume.
+    if (in_frame_) {
+      frame_start_ = now;
+      frame_bytes_ = decoder_.buffered();
+    }
+    last_frame_ = now;
+  } else {
+    if (const auto deadline = FrameDeadline(); deadline && now >= *deadline) {
+      const bool header = frame_bytes_ < kFrameHeaderSize;
+      LimitStats::Bump(limit_stats_->frame_timeout);
+      LOG_EVERY_N(WARNING, 100)
+          << "closing a connection whose frame is too slow (" << frame_bytes_
+          << " bytes in "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(now -
+                                                                   frame_start_)
+                 .count()
+          << " ms)";
+      CloseForLimit(Status(
+          Code::kDeadlineExceeded,
+          header
+              ? "frame header not received within " +
+                    std::to_string(options_.frame_timeout_ms) + " ms; closing"
+              : "frame body slower than " +
+                    std::to_string(options_.min_frame_rate_bytes_per_s) +
+                    " bytes/s; closing"));
+      return;
+    }
+    // No complete frame for the timeout and nothing owed to the client (a
+    // partial frame does not count as activity).
+    const bool idle = slots_.empty() && pending_.empty() && !writing_now_;
+    if (options_.idle_timeout_ms > 0 &&
+        now >=
+            last_frame_ + std::chrono::milliseconds(options_.idle_timeout_ms)) {
+      if (idle) {
+        LimitStats::Bump(limit_stats_->idle_timeout);
+        Close();  // like Redis' timeout: no reply, just closed
+        return;
+      }
+      last_frame_ = now;  // busy: look again one timeout from now
+    }
+  }
+  ArmTimer();
+}
+
+void Connection::CloseForLimit(const Status& why) {
+  closing_ = true;
+  if (!Idle()) {
+    Close();  // replies still owed: no room to say why in order
+    return;
+  }
+  AppendFrame(&pending_, FrameKind::kResponse, 0,
+              EncodeResponse(proto::Response::Error(why)));
+  MaybeWrite();  // closes once written
+}
+
 void Connection::ProcessFrames() {
-  while (!closing_ && slots_.size() < options_.max_in_flight) {
+  frames_waiting_ = false;
+  while (!closing_) {
+    if (slots_.size() >= options_.max_in_flight) {
+      frames_waiting_ = decoder_.buffered() > 0;
+      return;
+    }
     Result<std::optional<Frame>> next = decoder_.Next();
     if (!next.ok()) {
       // Broken framing: say why, then close once the replies are written.
-      LOG(WARNING) << "closing connection: " << next.status().ToString();
+      LimitStats::Bump(next.status().code() == Code::kFrameTooLarge
+                           ? limit_stats_->frame_too_large
+                           : limit_stats_->protocol_error);
+      LOG_EVERY_N(WARNING, 100)
+          << "closing connection: " << next.status().ToString();
       slots_.emplace_back();
       Complete(slot_base_ + slots_.size() - 1, 0,
                proto::Response::Error(next.status()));
@@ -78,6 +249,7 @@ void Connection::ProcessFrames() {
     if (!next->has_value()) return;
     const Frame& frame = **next;
     const auto received = std::chrono::steady_clock::now();
+    last_frame_ = received;
     const uint64_t seq = slot_base_ + slots_.size();
     const uint64_t request_id = frame.header.request_id;
     slots_.emplace_back();
@@ -162,6 +334,7 @@ void Connection::OnWrite(const boost::system::error_code& ec) {
 void Connection::Close() {
   if (closed_) return;
   closed_ = true;
+  timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -17,12 +17,22 @@
 // written (a client that does not read), or max_in_flight requests are
 // unanswered (waiting for the WAL), the connection stops reading.
 //
+// Limits (docs/operations.md, "Limits"): once a frame's first byte has
+// arrived, its header must arrive within frame_timeout_ms and its body at no
+// less than min_frame_rate_bytes_per_s after that grace (slowloris); a
+// connection without a frame for idle_timeout_ms is closed. One timer per
+// connection, armed only while a frame is partial or an idle timeout is set,
+// and not re-armed per read: it fires, re-checks, and re-arms. While nothing
+// is buffered the read buffer is small (idle_read_chunk) and a large one is
+// freed, so idle connections are cheap.
+//
 // Thread safety: all work happens on the socket's strand.
 
 #ifndef TALLY_SERVER_CONNECTION_H_
 #define TALLY_SERVER_CONNECTION_H_
 
 #include <boost/asio.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -30,6 +40,7 @@
 #include <vector>
 
 #include "protocol/frame.h"
+#include "server/limit_stats.h"
 #include "server/service.h"
 
 namespace tally {
@@ -39,12 +50,21 @@ struct ConnectionOptions {
   size_t max_output_bytes = 8 << 20;
   size_t read_chunk = 64 << 10;
   size_t max_in_flight = 4096;
+  // Slowloris: a frame's header within frame_timeout_ms of its first byte,
+  // then its body at >= min_frame_rate_bytes_per_s (0: either check off).
+  int64_t frame_timeout_ms = 10000;
+  int64_t min_frame_rate_bytes_per_s = 1024;
+  // Closes a connection without a frame for this long (0: never).
+  int64_t idle_timeout_ms = 0;
+  // Read size while nothing is buffered (the buffer an idle connection holds).
+  size_t idle_read_chunk = 4096;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(boost::asio::ip::tcp::socket socket, Service* service,
              const ConnectionOptions& options);
+  ~Connection();
   // Starts reading. REQUIRES: owned by a shared_ptr.
   void Start();
   // Stops reading, flushes the replies already produced, then closes.
@@ -66,6 +86,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnWrite(const boost::system::error_code& ec);
   void Close();
 
+  // Limits: the frame deadline and idle timeout.
+  using SteadyClock = std::chrono::steady_clock;
+  // Tracks the partial frame after a read of n bytes that completed
+  // `frames_done` frames.
+  void TrackFrame(size_t n, bool frames_done);
+  // When the partial frame becomes too slow, if one is partial and checked.
+  std::optional<SteadyClock::time_point> FrameDeadline() const;
+  // The earliest time a limit may close this connection; nullopt if none
+  // applies now.
+  std::optional<SteadyClock::time_point> NextCheck() const;
+  void ArmTimer();
+  void OnTimer(uint64_t generation);
+  // Closes for a limit: answers `why` first when nothing else is pending.
+  void CloseForLimit(const Status& why);
+
   boost::asio::ip::tcp::socket socket_;
   Service* service_;
   const ConnectionOptions options_;
@@ -82,6 +117,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_now_ = false;
   bool closing_ = false;  // no more reads; close once pending_ is written
   bool closed_ = false;
+
+  // Limits.
+  LimitStats* limit_stats_;
+  boost::asio::steady_timer timer_;
+  SteadyClock::time_point timer_at_;  // expiry of the armed timer
+  uint64_t timer_generation_ = 0;     // the armed wait's; others are stale
+  bool timer_armed_ = false;
+  bool in_frame_ = false;                // part of a frame is buffered
+  SteadyClock::time_point frame_start_;  // when its first byte arrived
+  uint64_t frame_bytes_ = 0;             // its bytes received so far
+  SteadyClock::time_point last_frame_;   // last complete frame (or accept)
+  bool last_read_filled_ = false;        // the last read filled its buffer
+  bool frames_waiting_ = false;  // ProcessFrames stopped at max_in_flight
+  bool paused_ = false;          // reads paused by backpressure
 };
 
 }  // namespace tally

@@ -2,6 +2,11 @@
 
 #include <gflags/gflags.h>
 
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "protocol/limits.h"
 #include "server/policy_config.h"
 
 DEFINE_string(bind, "127.0.0.1",
@@ -52,6 +57,33 @@ DEFINE_int32(max_frame_bytes, 1 << 20,
 DEFINE_int32(max_output_bytes, 8 << 20,
              "Replies buffered per connection before tallyd stops reading "
              "from it (8 MiB: a client that never reads cannot grow memory).");
+DEFINE_int32(max_connections, 10000,
+             "Most client connections at once (like Redis maxclients); "
+             "lowered at start to RLIMIT_NOFILE minus 64 descriptors kept for "
+             "the WAL and snapshots. One more gets RESOURCE_EXHAUSTED and is "
+             "closed.");
+DEFINE_int64(frame_timeout_ms, 10000,
+             "Once a frame's first byte arrives, its 24-byte header must "
+             "arrive within this many ms (slowloris; 0: off). Closed with "
+             "DEADLINE_EXCEEDED.");
+DEFINE_int64(min_frame_rate_bytes_per_s, 1024,
+             "After --frame_timeout_ms of grace, a frame's bytes must keep "
+             "arriving at least this fast (0: off).");
+DEFINE_int64(idle_timeout_s, 0,
+             "Close a connection that sends no frame for this many seconds "
+             "(0: never, like Redis' timeout 0).");
+DEFINE_int32(max_key_bytes, 256,
+             "Longest key accepted, 1..256 bytes; a longer one fails its item "
+             "with INVALID_KEY.");
+DEFINE_int32(max_batch_items, 10000,
+             "Most items in one request, 1..10000; more fails the request "
+             "with RESOURCE_EXHAUSTED.");
+DEFINE_string(max_memory, "0",
+              "Engine memory cap in bytes, with an optional K/M/G suffix "
+              "(powers of 1024; 0: no cap). At the cap, adds that would "
+              "create a key are refused with RESOURCE_EXHAUSTED (OOM); "
+              "existing keys keep counting and reads keep working: live "
+              "counters are never evicted.");
 DEFINE_int32(distinct_exact_limit, 1000,
              "Distinct counts are exact up to this many members per answer, "
              "then a HyperLogLog estimate (0.81 % standard error).");
@@ -67,6 +99,39 @@ DEFINE_int64(sweep_interval_ms, 50,
              "replay expires exactly what the server expired.");
 
 namespace tally {
+
+Result<int64_t> ParseByteSize(std::string_view text) {
+  if (text.empty()) return Status::InvalidArgument("empty size");
+  int64_t unit = 1;
+  switch (text.back()) {
+    case 'k':
+    case 'K':
+      unit = int64_t{1} << 10;
+      break;
+    case 'm':
+    case 'M':
+      unit = int64_t{1} << 20;
+      break;
+    case 'g':
+    case 'G':
+      unit = int64_t{1} << 30;
+      break;
+    default:
+      break;
+  }
+  if (unit != 1) text.remove_suffix(1);
+  if (text.empty() || text.size() > 18 ||
+      text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return Status::InvalidArgument(
+        "not a size: digits with an optional "
+        "K/M/G suffix expected");
+  }
+  const int64_t value = std::stoll(std::string(text));
+  if (value > std::numeric_limits<int64_t>::max() / unit) {
+    return Status::InvalidArgument("size too large");
+  }
+  return value * unit;
+}
 
 Result<TallydConfig> ConfigFromFlags() {
   TallydConfig config;
@@ -89,6 +154,35 @@ Result<TallydConfig> ConfigFromFlags() {
         "--distinct_exact_limit, --dedupe_* and --sweep_interval_ms must be "
         "positive");
   }
+  if (FLAGS_max_connections < 1 || FLAGS_frame_timeout_ms < 0 ||
+      FLAGS_min_frame_rate_bytes_per_s < 0 || FLAGS_idle_timeout_s < 0 ||
+      FLAGS_idle_timeout_s > 365LL * 24 * 3600) {
+    return Status::InvalidArgument(
+        "--max_connections must be >= 1; --frame_timeout_ms, "
+        "--min_frame_rate_bytes_per_s and --idle_timeout_s >= 0");
+  }
+  if (FLAGS_max_key_bytes < 1 ||
+      static_cast<size_t>(FLAGS_max_key_bytes) > kMaxKeyBytes ||
+      FLAGS_max_batch_items < 1 ||
+      static_cast<size_t>(FLAGS_max_batch_items) > kMaxBatchItems) {
+    return Status::InvalidArgument(
+        "--max_key_bytes must be 1.." + std::to_string(kMaxKeyBytes) +
+        " and --max_batch_items 1.." + std::to_string(kMaxBatchItems) +
+        " (the protocol's limits)");
+  }
+  Result<int64_t> max_memory = ParseByteSize(FLAGS_max_memory);
+  if (!max_memory.ok()) {
+    return Status::InvalidArgument("--max_memory: " +
+                                   std::string(max_memory.status().message()));
+  }
+  config.server.max_connections = FLAGS_max_connections;
+  config.server.connection.frame_timeout_ms = FLAGS_frame_timeout_ms;
+  config.server.connection.min_frame_rate_bytes_per_s =
+      FLAGS_min_frame_rate_bytes_per_s;
+  config.server.connection.idle_timeout_ms = FLAGS_idle_timeout_s * 1000;
+  config.service.max_key_bytes = static_cast<size_t>(FLAGS_max_key_bytes);
+  config.service.max_batch_items = static_cast<size_t>(FLAGS_max_batch_items);
+  config.service.max_memory = *max_memory;
   config.server.bind = FLAGS_bind;
   config.server.port = static_cast<uint16_t>(FLAGS_port);
   config.server.threads = FLAGS_threads;

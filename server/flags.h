@@ -5,6 +5,7 @@
 #define TALLY_SERVER_FLAGS_H_
 
 #include <string>
+#include <string_view>
 
 #include "protocol/result.h"
 #include "server/server.h"
@@ -28,6 +29,9 @@ struct TallydConfig {
   JournalOptions journal;
   bool unsafe_no_wal = false;
 };
+
+// "64M" -> 64 MiB: digits with an optional K/M/G suffix (powers of 1024).
+Result<int64_t> ParseByteSize(std::string_view text);
 
 // Validates the flags (and reads --policy_file) into a config.
 Result<TallydConfig> ConfigFromFlags();

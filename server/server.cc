@@ -1,6 +1,9 @@
 #include "server/server.h"
 
 #include <glog/logging.h>
+#include <sys/resource.h>
+
+#include "protocol/codec.h"
 
 namespace tally {
 
@@ -33,6 +36,27 @@ Status Server::Start() {
                                           ": " + ec.message());
   }
   port_ = acceptor_.local_endpoint().port();
+  // Connections stay below the descriptor limit, keeping a reserve for the
+  // WAL, snapshots and policy files (and the listener itself).
+  max_connections_ = std::max(1, options_.max_connections);
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+      nofile.rlim_cur != RLIM_INFINITY) {
+    const int64_t room = static_cast<int64_t>(nofile.rlim_cur) -
+                         std::max(0, options_.fd_reserve);
+    if (room < max_connections_) {
+      max_connections_ = static_cast<int>(std::max<int64_t>(1, room));
+      LOG(WARNING) << "max_connections lowered from "
+                   << options_.max_connections << " to " << max_connections_
+                   << ": RLIMIT_NOFILE is " << nofile.rlim_cur << " and "
+                   << options_.fd_reserve
+                   << " descriptors are kept for files (raise it with "
+                      "ulimit -n / LimitNOFILE=)";
+    }
+  }
+  LOG(INFO) << "max_connections " << max_connections_;
+  service_->limit_stats()->max_connections.store(
+      static_cast<uint64_t>(max_connections_), std::memory_order_relaxed);
   DoAccept();
   int threads =
       options_.threads > 0
@@ -73,7 +97,11 @@ void Server::DoAccept() {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
           return;  // stopping
         }
-        if (!ec) {
+        if (!ec && service_->limit_stats()->connections_current.load(
+                       std::memory_order_relaxed) >=
+                       static_cast<uint64_t>(max_connections_)) {
+          Refuse(std::move(socket));
+        } else if (!ec) {
           auto connection = std::make_shared<Connection>(
               std::move(socket), service_, options_.connection);
           {
@@ -88,6 +116,7 @@ void Server::DoAccept() {
         } else {
           // Out of descriptors (EMFILE) or similar: back off instead of
           // spinning on an accept that keeps failing.
+          LimitStats::Bump(service_->limit_stats()->accept_retries);
           LOG_EVERY_N(WARNING, 100) << "accept failed: " << ec.message();
           accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
           accept_retry_timer_.async_wait(
@@ -98,6 +127,28 @@ void Server::DoAccept() {
         }
         DoAccept();
       });
+}
+
+void Server::Refuse(asio::ip::tcp::socket socket) {
+  LimitStats::Bump(service_->limit_stats()->rejected_max_connections);
+  LOG_EVERY_N(WARNING, 100) << "refusing a connection: max connections ("
+                            << max_connections_ << ") reached";
+  auto refused = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+  auto bytes = std::make_shared<std::vector<uint8_t>>();
+  AppendFrame(bytes.get(), FrameKind::kResponse, 0,
+              EncodeResponse(proto::Response::Error(
+                  Status(Code::kResourceExhausted,
+                         "max connections (" +
+                             std::to_string(max_connections_) + ") reached"))));
+  // A few dozen bytes into an empty send buffer: the write does not wait on
+  // the client.
+  asio::async_write(*refused, asio::buffer(*bytes),
+                    [refused, bytes](const boost::system::error_code&, size_t) {
+                      boost::system::error_code ignored;
+                      refused->shutdown(asio::ip::tcp::socket::shutdown_both,
+                                        ignored);
+                      refused->close(ignored);
+                    });
 }
 
 void Server::Stop() {

@@ -31,6 +31,11 @@ struct ServerOptions {
   // round trip; the price is CPU spent polling while traffic flows.
   int busy_poll_us = 0;
   ConnectionOptions connection;
+  // Most connections served at once; clamped at Start() to RLIMIT_NOFILE
+  // minus fd_reserve (WAL, snapshot and policy files). One over the limit
+  // gets RESOURCE_EXHAUSTED "max connections (N) reached" and is closed.
+  int max_connections = 10000;
+  int fd_reserve = 64;
 };
 
 class Server {
@@ -42,10 +47,15 @@ class Server {
   Status Start();
   // The port actually bound. REQUIRES: Start() succeeded.
   uint16_t port() const { return port_; }
+  // max_connections after the RLIMIT_NOFILE clamp. REQUIRES: Start() ran.
+  int effective_max_connections() const { return max_connections_; }
   void Stop();
 
  private:
   void DoAccept();
+  // Answers one error frame on a connection over max_connections, then
+  // closes it.
+  void Refuse(boost::asio::ip::tcp::socket socket);
   // One I/O thread's loop: io_.run(), or with busy_poll_us, poll() while
   // work keeps arriving and run_one() (sleeping) once it has not for that
   // long.
@@ -60,6 +70,7 @@ class Server {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_timer_;
   uint16_t port_ = 0;
+  int max_connections_ = 0;
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::vector<std::weak_ptr<Connection>> connections_;

@@ -47,6 +47,24 @@ proto::Aggregates ToWire(const Answer& a) {
           .resolution_ms = a.resolution_ms};
 }
 
+// Items of a batch request (0 for the others).
+size_t BatchItems(const proto::Request& request) {
+  switch (request.op()) {
+    case proto::Op::kAdd:
+      return std::get<proto::AddRequest>(request.body).items.size();
+    case proto::Op::kQuery:
+      return std::get<proto::QueryRequest>(request.body).items.size();
+    case proto::Op::kAddAndQuery: {
+      const auto& body = std::get<proto::AddAndQueryRequest>(request.body);
+      return body.adds.size() + body.queries.size();
+    }
+    case proto::Op::kDelete:
+      return std::get<proto::DeleteRequest>(request.body).keys.size();
+    default:
+      return 0;
+  }
+}
+
 template <typename T>
 proto::Response Ok(T body) {
   proto::Response r;
@@ -102,6 +120,15 @@ std::optional<proto::Response> Service::Handle(const proto::Request& request,
     return proto::Response::Error(
         Status(Code::kDeadlineExceeded,
                "the request's deadline passed before it ran; nothing applied"));
+  }
+  if (const size_t items = BatchItems(request);
+      items > options_.max_batch_items) {
+    LimitStats::Bump(limit_stats_.batch_too_large);
+    return proto::Response::Error(Status(
+        Code::kResourceExhausted, "request has " + std::to_string(items) +
+                                      " items; the limit is " +
+                                      std::to_string(options_.max_batch_items) +
+                                      " (--max_batch_items); nothing applied"));
   }
   switch (request.op()) {
     case proto::Op::kHello:
@@ -195,8 +222,16 @@ void Service::DoAdds(
   std::vector<wal::AddOp> ops;
   positions.reserve(items.size());
   ops.reserve(items.size());
+  // At the memory cap, only keys that exist take adds. Decided here, before
+  // logging, so a refused item never reaches the WAL and replay applies
+  // exactly what was accepted. (A key created or removed between this check
+  // and the journal's apply moves the total by at most this batch: the cap
+  // is soft by one batch per connection.)
+  const bool at_memory_cap =
+      options_.max_memory > 0 && engine_->memory_bytes() >= options_.max_memory;
   for (size_t i = 0; i < items.size(); ++i) {
     Status invalid = proto::ValidateAddItem(items[i]);
+    if (invalid.ok()) invalid = CheckLimits(items[i].key, at_memory_cap);
     if (!invalid.ok()) {
       out[i].code = invalid.code();
       out[i].message = std::string(invalid.message());
@@ -267,9 +302,29 @@ uint32_t Service::Aggs(std::string_view key, uint32_t wire_aggs) const {
   return policy.track_distinct ? kAggAll : kAggAll & ~uint32_t{kAggDistinct};
 }
 
+Status Service::CheckLimits(std::string_view key, bool at_memory_cap) {
+  if (key.size() > options_.max_key_bytes) {
+    LimitStats::Bump(limit_stats_.key_too_long);
+    return Status::InvalidKey(
+        "key is " + std::to_string(key.size()) + " bytes; the maximum is " +
+        std::to_string(options_.max_key_bytes) + " (--max_key_bytes)");
+  }
+  if (at_memory_cap && !engine_->Contains(key)) {
+    LimitStats::Bump(limit_stats_.max_memory);
+    return Status(Code::kResourceExhausted,
+                  "OOM: max_memory reached (" +
+                      std::to_string(options_.max_memory) +
+                      " bytes); new keys refused, existing keys keep "
+                      "counting");
+  }
+  return Status::Ok();
+}
+
 proto::QueryItemResult Service::DoQuery(const proto::QueryItem& item) {
   proto::QueryItemResult r;
-  if (Status invalid = proto::ValidateQueryItem(item); !invalid.ok()) {
+  Status invalid = proto::ValidateQueryItem(item);
+  if (invalid.ok()) invalid = CheckLimits(item.key, /*at_memory_cap=*/false);
+  if (!invalid.ok()) {
     r.code = invalid.code();
     r.message = std::string(invalid.message());
     return r;
@@ -452,6 +507,30 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
         << "\nidempotency_conflicts:" << d.conflicts
         << "\nidempotency_evicted_early:" << d.evicted_early << "\n\n";
   }
+  if (wanted("limits")) {
+    const LimitStats& l = limit_stats_;
+    auto get = [](const LimitStats::Counter& c) {
+      return c.load(std::memory_order_relaxed);
+    };
+    out << "# Limits\nmax_connections:" << get(l.max_connections)
+        << "\nconnections_current:" << get(l.connections_current)
+        << "\nconnections_total:" << get(l.connections_total)
+        << "\nmax_key_bytes:" << options_.max_key_bytes
+        << "\nmax_batch_items:" << options_.max_batch_items
+        << "\nmax_memory:" << options_.max_memory
+        << "\nengine_memory_bytes:" << engine_->memory_bytes()
+        << "\nrejected_max_connections:" << get(l.rejected_max_connections)
+        << "\naccept_retries:" << get(l.accept_retries)
+        << "\nclosed_frame_timeout:" << get(l.frame_timeout)
+        << "\nclosed_idle_timeout:" << get(l.idle_timeout)
+        << "\nclosed_frame_too_large:" << get(l.frame_too_large)
+        << "\nclosed_protocol_error:" << get(l.protocol_error)
+        << "\noutput_paused:" << get(l.output_paused)
+        << "\nin_flight_paused:" << get(l.in_flight_paused)
+        << "\nrejected_max_memory:" << get(l.max_memory)
+        << "\nrejected_key_too_long:" << get(l.key_too_long)
+        << "\nrejected_batch_too_large:" << get(l.batch_too_large) << "\n\n";
+  }
   if (wanted("persistence")) {
     const JournalStats j = journal_->Stats();
     const RecoveryReport& r = journal_->recovery_report();
@@ -501,7 +580,8 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
   if (text.empty()) {
     return proto::Response::Error(Status::InvalidArgument(
         "unknown INFO section '" + want +
-        "' (server, memory, keyspace, stats, persistence, debug, all)"));
+        "' (server, memory, keyspace, stats, limits, persistence, debug, "
+        "all)"));
   }
   return Ok(proto::InfoResult{std::move(text)});
 }

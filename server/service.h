@@ -24,7 +24,9 @@
 #include <optional>
 #include <string>
 
+#include "protocol/limits.h"
 #include "protocol/messages.h"
+#include "server/limit_stats.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
 #include "storage/journal.h"
@@ -37,6 +39,16 @@ struct ServiceOptions {
   uint32_t default_scan_count = 100;
   // Answers INFO debug (state digests; costly, so never part of "all").
   bool enable_debug_info = true;
+  // Limits (docs/operations.md, "Limits"); at most the protocol's.
+  // Keys longer than this fail per item with INVALID_KEY.
+  size_t max_key_bytes = kMaxKeyBytes;
+  // A request with more items fails whole with RESOURCE_EXHAUSTED.
+  size_t max_batch_items = kMaxBatchItems;
+  // Engine memory cap in bytes (0: none). At the cap, adds that would create
+  // a key are refused per item with RESOURCE_EXHAUSTED; adds to existing
+  // keys and every read keep working (noeviction). Refused items are never
+  // logged, so replay rebuilds exactly the served state.
+  int64_t max_memory = 0;
 };
 
 struct ServiceStats {
@@ -76,6 +88,8 @@ class Service {
 
   ServiceStats Stats() const;
   Engine* engine() const { return engine_; }
+  // Limit counters, bumped by the server and connections too (INFO limits).
+  LimitStats* limit_stats() { return &limit_stats_; }
 
  private:
   // Validates, logs and applies a request's adds; `then` gets the results.
@@ -86,6 +100,9 @@ class Service {
               Journal::AfterApply after_apply = nullptr);
   void DoDelete(const proto::DeleteRequest& request, bool wait_durable,
                 ReplyFn reply);
+  // The configured limits for one item's key: --max_key_bytes, and at the
+  // memory cap, whether the key exists. Counts each refusal.
+  Status CheckLimits(std::string_view key, bool at_memory_cap);
   proto::QueryItemResult DoQuery(const proto::QueryItem& item);
   proto::Response DoRange(const proto::RangeRequest& request);
   proto::Response DoInspect(const proto::InspectRequest& request);
@@ -102,6 +119,7 @@ class Service {
   SteadyTime started_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> deadline_exceeded_{0};
+  LimitStats limit_stats_;
 };
 
 }  // namespace tally

@@ -66,7 +66,7 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   }
   shards_.reserve(size_t{1} << options_.shard_bits);
   for (size_t i = 0; i < (size_t{1} << options_.shard_bits); ++i) {
-    shards_.push_back(std::make_unique<Shard>(&options_));
+    shards_.push_back(std::make_unique<Shard>(&options_, &memory_bytes_));
   }
 }
 
@@ -176,6 +176,12 @@ Result<KeyInfo> Engine::Inspect(std::string_view key) {
   if (!s.ok()) return s;
   const uint64_t hash = HashKey(key);
   return ShardFor(hash).Inspect({key, hash});
+}
+
+bool Engine::Contains(std::string_view key) {
+  if (!CheckKey(key).ok()) return false;
+  const uint64_t hash = HashKey(key);
+  return ShardFor(hash).Contains({key, hash});
 }
 
 bool Engine::Delete(std::string_view key) {

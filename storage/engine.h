@@ -9,6 +9,7 @@
 #ifndef TALLY_STORAGE_ENGINE_H_
 #define TALLY_STORAGE_ENGINE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -224,7 +225,16 @@ class Engine {
   uint64_t SweepShard(size_t shard, int64_t now_ms);
   size_t shard_count() const { return shards_.size(); }
 
+  // Whether `key` holds state now (false for an invalid key).
+  bool Contains(std::string_view key);
+
   EngineStats Stats() const;
+  // Bytes held by keys, buckets, members and key tables: Stats().bytes,
+  // kept current by every shard as it changes, read with one atomic load
+  // (for a memory cap checked on every add).
+  int64_t memory_bytes() const {
+    return memory_bytes_.load(std::memory_order_relaxed);
+  }
   const PolicySet& policies() const { return options_.policies; }
   const EngineOptions& options() const { return options_; }
   uint64_t hash_seed() const { return options_.hash_seed; }
@@ -259,6 +269,8 @@ class Engine {
   }
 
   EngineOptions options_;
+  // Before shards_: the shards add to it until they are destroyed.
+  std::atomic<int64_t> memory_bytes_{0};
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 

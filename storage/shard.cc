@@ -103,11 +103,27 @@ uint64_t HashKeyBytes(std::string_view key, uint64_t seed) {
   return XXH3_64bits_withSeed(key.data(), key.size(), seed);
 }
 
-Shard::Shard(const EngineOptions* options)
-    : options_(options), keys_(0, Hasher{options->hash_seed}, Equal{}) {}
+Shard::Shard(const EngineOptions* options, std::atomic<int64_t>* total_bytes)
+    : options_(options),
+      keys_(0, Hasher{options->hash_seed}, Equal{}),
+      total_bytes_(total_bytes) {}
 
 Shard::~Shard() {
   for (KeyState* state : keys_) KeyState::Destroy(state, &bytes_);
+  total_bytes_->fetch_sub(published_bytes_, std::memory_order_relaxed);
+}
+
+int64_t Shard::TableBytesLocked() const {
+  return static_cast<int64_t>(keys_.bucket_count() * sizeof(KeyState*) +
+                              keys_.bucket_count() * 16 / 15);
+}
+
+void Shard::PublishBytesLocked() {
+  const int64_t now_bytes = bytes_ + TableBytesLocked();
+  if (now_bytes == published_bytes_) return;
+  total_bytes_->fetch_add(now_bytes - published_bytes_,
+                          std::memory_order_relaxed);
+  published_bytes_ = now_bytes;
 }
 
 int64_t Shard::AdvanceClock() {
@@ -150,6 +166,7 @@ void Shard::PrefetchPayloadLocked(KeyLookup key) const {
 
 Result<AddResult> Shard::AddLocked(const AddEvent& event, uint64_t hash,
                                    uint64_t member_hash) {
+  const PublishOnExit publish{this};
   // An explicit now (a replayed log record) decides the add on its own: the
   // watermark may be ahead of it, and must not change the outcome.
   int64_t now;
@@ -485,12 +502,18 @@ void Shard::EraseLocked(KeyState* state) {
   KeyState::Destroy(state, &bytes_);
 }
 
+bool Shard::Contains(KeyLookup key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FindLocked(key) != nullptr;
+}
+
 bool Shard::Delete(KeyLookup key) {
   std::lock_guard<std::mutex> lock(mu_);
   KeyState* state = FindLocked(key);
   if (state == nullptr) return false;
   EraseLocked(state);
   ++deleted_keys_;
+  PublishBytesLocked();
   return true;
 }
 
@@ -532,6 +555,7 @@ uint64_t Shard::SweepLocked(int64_t now) {
   }
   for (KeyState* state : empty) EraseLocked(state);
   expired_keys_ += empty.size();
+  PublishBytesLocked();
   return empty.size();
 }
 
@@ -559,6 +583,7 @@ bool Shard::InsertLoaded(uint64_t hash, KeyState* state, int64_t bytes,
   keys_.insert(state);
   bytes_ += bytes;
   buckets_ += buckets;
+  PublishBytesLocked();
   return true;
 }
 
@@ -573,6 +598,7 @@ void Shard::Clear() {
   // A fresh table: a cleared one would keep its slots (and table bytes).
   keys_ = Table(0, Hasher{options_->hash_seed}, Equal{});
   buckets_ = 0;
+  PublishBytesLocked();
 }
 
 size_t Shard::key_count() const {
@@ -611,11 +637,7 @@ void Shard::AddStats(EngineStats* stats) const {
   std::lock_guard<std::mutex> lock(mu_);
   stats->keys += keys_.size();
   stats->buckets += buckets_;
-  // boost's flat table: one pointer per slot plus 16 metadata bytes per 15
-  // slots.
-  const int64_t table =
-      static_cast<int64_t>(keys_.bucket_count() * sizeof(KeyState*) +
-                           keys_.bucket_count() * 16 / 15);
+  const int64_t table = TableBytesLocked();
   stats->table_bytes += table;
   stats->bytes += bytes_ + table;
   stats->adds += adds_;

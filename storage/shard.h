@@ -8,6 +8,7 @@
 #ifndef TALLY_STORAGE_SHARD_H_
 #define TALLY_STORAGE_SHARD_H_
 
+#include <atomic>
 #include <boost/unordered/unordered_flat_set.hpp>
 #include <cstdint>
 #include <mutex>
@@ -31,7 +32,10 @@ uint64_t HashKeyBytes(std::string_view key, uint64_t seed);
 
 class Shard {
  public:
-  explicit Shard(const EngineOptions* options);
+  // `total_bytes` (the engine's, not owned) receives every change of this
+  // shard's bytes (as AddStats counts them), so the engine can read its
+  // memory use with one atomic load (Engine::memory_bytes()).
+  Shard(const EngineOptions* options, std::atomic<int64_t>* total_bytes);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
@@ -55,6 +59,7 @@ class Shard {
                                         uint32_t aggs);
   Result<KeyInfo> Inspect(KeyLookup key);
   bool Delete(KeyLookup key);
+  bool Contains(KeyLookup key) const;
   // Expires against the clock watermark, or exactly `now_ms` (which raises
   // the watermark).
   uint64_t Sweep();
@@ -114,6 +119,18 @@ class Shard {
   };
   using Table = boost::unordered_flat_set<KeyState*, Hasher, Equal>;
 
+  // REQUIRES: mu_ held. Bytes of the key table (boost's flat table: one
+  // pointer per slot plus 16 metadata bytes per 15 slots).
+  int64_t TableBytesLocked() const;
+  // REQUIRES: mu_ held. Adds the change of bytes_ + table bytes since the
+  // last call to *total_bytes_ (one relaxed atomic add, only when it moved).
+  void PublishBytesLocked();
+  // Publishes on scope exit, whichever way an add returns.
+  struct PublishOnExit {
+    Shard* shard;
+    ~PublishOnExit() { shard->PublishBytesLocked(); }
+  };
+
   // REQUIRES: mu_ held. Time never goes backwards within a shard.
   int64_t AdvanceClock();
   KeyState* FindLocked(KeyLookup key) const;
@@ -141,6 +158,8 @@ class Shard {
   Table keys_;
   int64_t now_ms_ = 0;
   int64_t bytes_ = 0;  // key states, rings and members (not the table)
+  std::atomic<int64_t>* total_bytes_;
+  int64_t published_bytes_ = 0;  // bytes_ + table last added to total_bytes_
   uint64_t buckets_ = 0;
   uint64_t adds_ = 0;
   mutable uint64_t queries_ = 0;
