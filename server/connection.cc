@@ -8,18 +8,70 @@ namespace tally {
 
 namespace asio = boost::asio;
 
+namespace {
+
+std::string PeerAddress(const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  const asio::ip::tcp::endpoint peer = socket.remote_endpoint(ec);
+  return ec ? std::string("unknown") : peer.address().to_string();
+}
+
+}  // namespace
+
 Connection::Connection(asio::ip::tcp::socket socket, Service* service,
                        const ConnectionOptions& options)
     : socket_(std::move(socket)),
       service_(service),
       options_(options),
-      decoder_(options.max_frame_body, FrameKind::kRequest) {}
+      decoder_(options.max_frame_body, FrameKind::kRequest),
+      session_(options.auth, PeerAddress(socket_)),
+      auth_timer_(socket_.get_executor()) {
+  if (options_.auth) {
+    decoder_.set_max_body(
+        std::min(options_.auth->pre_auth_max_frame, options_.max_frame_body));
+  }
+}
 
 void Connection::Start() {
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  asio::dispatch(socket_.get_executor(),
-                 [self = shared_from_this()] { self->DoRead(); });
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->options_.auth) {
+      self->auth_timer_.expires_after(self->options_.auth->auth_timeout);
+      self->auth_timer_.async_wait([self](const boost::system::error_code& ec) {
+        if (ec || self->closed_ || self->session_.authenticated()) return;
+        if (self->options_.auth->denials) {
+          self->options_.auth->denials->Log(
+              "auth: closing a connection that did not authenticate in "
+              "time, source=" +
+              self->session_.source());
+        }
+        self->Close();
+      });
+    }
+    self->DoRead();
+  });
+}
+
+bool Connection::AnsweredByAuth(uint64_t seq, uint64_t request_id,
+                                proto::Request* request,
+                                std::vector<size_t>* denied) {
+  if (request->op() == proto::Op::kAuth) {
+    Complete(seq, request_id,
+             session_.Authenticate(std::get<proto::AuthRequest>(request->body),
+                                   std::chrono::steady_clock::now()));
+    if (session_.authenticated()) {
+      decoder_.set_max_body(options_.max_frame_body);
+      auth_timer_.cancel();
+    }
+  } else if (Status denial = session_.Authorize(request, denied);
+             !denial.ok()) {
+    Complete(seq, request_id, proto::Response::Error(denial));
+  } else {
+    return false;
+  }
+  if (session_.must_close()) closing_ = true;
+  return true;
 }
 
 void Connection::Shutdown() {
@@ -87,23 +139,28 @@ void Connection::ProcessFrames() {
       Complete(seq, request_id, proto::Response::Error(request.status()));
       continue;
     }
+    std::vector<size_t> denied;  // items outside a writer's key prefixes
+    if (AnsweredByAuth(seq, request_id, &*request, &denied)) continue;
     std::optional<proto::Response> now = service_->Handle(
         *request, received,
-        [self = shared_from_this(), seq,
-         request_id](Service::Deferred make_reply) {
+        [self = shared_from_this(), seq, request_id,
+         denied](Service::Deferred make_reply) {
           // From the journal's thread: build the reply on our strand.
-          asio::post(
-              self->socket_.get_executor(),
-              [self, seq, request_id, make_reply = std::move(make_reply)] {
-                --self->deferred_;
-                if (self->closed_) return;
-                self->Complete(seq, request_id, make_reply());
-                self->MaybeWrite();
-                self->DoRead();
-              });
+          asio::post(self->socket_.get_executor(),
+                     [self, seq, request_id, denied,
+                      make_reply = std::move(make_reply)] {
+                       --self->deferred_;
+                       if (self->closed_) return;
+                       proto::Response reply = make_reply();
+                       Session::Restore(denied, &reply);
+                       self->Complete(seq, request_id, reply);
+                       self->MaybeWrite();
+                       self->DoRead();
+                     });
         },
         /*behind_mutation=*/deferred_ > 0);
     if (now) {
+      Session::Restore(denied, &*now);
       Complete(seq, request_id, *now);
     } else {
       ++deferred_;
@@ -162,6 +219,7 @@ void Connection::OnWrite(const boost::system::error_code& ec) {
 void Connection::Close() {
   if (closed_) return;
   closed_ = true;
+  auth_timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

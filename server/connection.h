@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "protocol/frame.h"
+#include "server/auth.h"
 #include "server/service.h"
 
 namespace tally {
@@ -39,6 +40,9 @@ struct ConnectionOptions {
   size_t max_output_bytes = 8 << 20;
   size_t read_chunk = 64 << 10;
   size_t max_in_flight = 4096;
+  // Tokens and pre-auth limits (server/auth.h); null: no authentication,
+  // every connection is admin.
+  std::shared_ptr<const AuthConfig> auth;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -65,6 +69,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void MaybeWrite();
   void OnWrite(const boost::system::error_code& ec);
   void Close();
+  // Answers AUTH, or checks `request` against the session; true when it
+  // was answered here (denied, or AUTH).
+  bool AnsweredByAuth(uint64_t seq, uint64_t request_id,
+                      proto::Request* request, std::vector<size_t>* denied);
 
   boost::asio::ip::tcp::socket socket_;
   Service* service_;
@@ -82,6 +90,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_now_ = false;
   bool closing_ = false;  // no more reads; close once pending_ is written
   bool closed_ = false;
+  // Authentication (server/auth.h): before AUTH, frames are capped at
+  // AuthConfig::pre_auth_max_frame and auth_timer_ closes the connection
+  // at AuthConfig::auth_timeout.
+  Session session_;
+  boost::asio::steady_timer auth_timer_;
 };
 
 }  // namespace tally

@@ -5,8 +5,10 @@
 #define TALLY_SERVER_FLAGS_H_
 
 #include <string>
+#include <vector>
 
 #include "protocol/result.h"
+#include "server/auth.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/dedupe_table.h"
@@ -27,6 +29,11 @@ struct TallydConfig {
   // data_dir empty when --unsafe_no_wal.
   JournalOptions journal;
   bool unsafe_no_wal = false;
+  // Security (docs/security.md). token_file empty: no authentication.
+  std::string token_file;
+  bool allow_root = false;
+  // The bind policy's warning, logged at every start (empty: none).
+  std::string bind_warning;
 };
 
 // Validates the flags (and reads --policy_file) into a config.
