@@ -401,6 +401,8 @@ proto::Response Session::Authenticate(
   if (config_->throttle) {
     const auto blocked = config_->throttle->BlockedFor(source_, now);
     if (blocked.count() > 0) {
+      // Counted too: a source that keeps trying stays blocked, longer.
+      config_->throttle->RecordFailure(source_, now);
       ++failures_;
       must_close_ = true;
       Deny("AUTH (source throttled after repeated failures)");

@@ -104,8 +104,9 @@ class TokenStore {
 };
 
 // Per-source-address back-off against brute force. Each source gets
-// `free_failures` failed AUTHs; every further failure blocks AUTH from it
-// for base_block * 2^(extra failures - 1), at most max_block. A source's
+// `free_failures` failed AUTHs; every further failure (an AUTH refused
+// while blocked counts too) blocks AUTH from it for
+// base_block * 2^(extra failures - 1), at most max_block. A source's
 // record is forgotten `forget_after` after its last failure. The table holds
 // at most max_sources records; when full the stalest is dropped.
 struct ThrottleOptions {
