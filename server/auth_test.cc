@@ -289,6 +289,13 @@ TEST(SessionTest, EveryOpByRole) {
   ASSERT_EQ(a.code, kOk);
   EXPECT_EQ(std::get<proto::AuthResult>(a.body).token_id, "ops");
   EXPECT_EQ(std::get<proto::AuthResult>(a.body).role, "admin");
+  // S7: these are all the operations there are (a new one must be added to
+  // this table and to Session::Authorize); none changes a path, a flag or
+  // turns on debugging.
+  ASSERT_EQ(EveryOp().size(), static_cast<size_t>(proto::Op::kAuth));
+  EXPECT_EQ(proto::OpName(
+                static_cast<proto::Op>(static_cast<int>(proto::Op::kAuth) + 1)),
+            "unknown");
   Session* sessions[] = {&none, &unauth, &reader, &writer, &admin};
   for (size_t s = 0; s < 5; ++s) {
     std::vector<proto::Request> ops = EveryOp();
