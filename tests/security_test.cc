@@ -423,12 +423,18 @@ TEST_F(SecurityTest, S1DefaultBindIsLoopbackOnly) {
 TEST_F(SecurityTest, S3PreAuthLimits) {
   Tallyd& tallyd = StartWithTokens({"--auth_timeout_ms=500"});
   {
-    // A 64 KiB frame closes the connection with FRAME_TOO_LARGE.
+    // A 64 KiB frame closes the connection with FRAME_TOO_LARGE, from its
+    // header alone. Only the header is sent: the server closes with nothing
+    // unread, so the close is a FIN, not a reset that could drop the reply.
     Raw raw(tallyd.port(), "127.0.0.11");
     ASSERT_TRUE(raw.ok());
     proto::Request big;
     big.body = proto::AuthRequest{.token = std::string(64 << 10, 'x')};
-    ASSERT_TRUE(raw.Send(big));
+    std::vector<uint8_t> frame;
+    AppendFrame(&frame, FrameKind::kRequest, 1, EncodeRequest(big));
+    ASSERT_GT(frame.size(), size_t{64 << 10});
+    frame.resize(kFrameHeaderSize);
+    ASSERT_TRUE(raw.SendBytes(frame));
     std::optional<proto::Response> r = raw.Read();
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->code, Code::kFrameTooLarge) << r->message;
