@@ -192,6 +192,7 @@ Client::Impl::Impl(ClientOptions options)
       co.endpoint = endpoint;
       co.connect_timeout = options_.connect_timeout;
       co.client_name = options_.client_name;
+      co.auth_token = options_.auth_token;
       state->connections.push_back(std::make_shared<ci::Connection>(
           io_, co, [this] { return Random01(); }));
     }

@@ -78,6 +78,17 @@ void Connection::StartConnect() {
   AppendFrame(&out_, FrameKind::kRequest, id, EncodeRequest(hello));
   pending_.emplace(
       id, [this](Result<proto::Response> reply) { OnHello(std::move(reply)); });
+  if (!options_.auth_token.empty()) {
+    // AUTH next: the server answers in order, so the requests queued behind
+    // it run authenticated.
+    proto::Request auth;
+    auth.body = proto::AuthRequest{.token = options_.auth_token};
+    const uint64_t auth_id = next_request_id_++;
+    AppendFrame(&out_, FrameKind::kRequest, auth_id, EncodeRequest(auth));
+    pending_.emplace(auth_id, [this](Result<proto::Response> reply) {
+      OnAuth(std::move(reply));
+    });
+  }
 
   const uint64_t generation = generation_;
   auto self = shared_from_this();
@@ -143,6 +154,14 @@ void Connection::OnHello(Result<proto::Response> reply) {
     return;
   }
   consecutive_failures_ = 0;
+}
+
+void Connection::OnAuth(Result<proto::Response> reply) {
+  if (!reply.ok()) return;  // the connection failed; Fail() handled it
+  if (reply->code != Code::kOk) {
+    Fail("authentication refused: " + std::string(CodeName(reply->code)) +
+         ": " + reply->message);
+  }
 }
 
 void Connection::MaybeWrite() {

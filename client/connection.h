@@ -8,14 +8,14 @@
 // e.g. by its deadline) is dropped.
 //
 // Connecting is lazy: the first Send() connects (with connect_timeout), and
-// the connection's first frame is always Hello, pipelined ahead of the
-// requests queued meanwhile. When the connection fails (connect error or
-// timeout, a failed Hello, an I/O error, broken framing, a connection-level
-// error frame) every pending callback gets UNAVAILABLE and the connection
-// waits a backoff delay (0 after the first failure of a healthy connection,
-// then growing per `reconnect`) before the next Send() reconnects; Send()
-// fails fast with UNAVAILABLE meanwhile. This bounds the connect rate against
-// a dead endpoint.
+// the connection's first frame is always Hello, then AUTH when a token is
+// configured, pipelined ahead of the requests queued meanwhile. When the
+// connection fails (connect error or timeout, a failed Hello or AUTH, an I/O
+// error, broken framing, a connection-level error frame) every pending callback
+// gets UNAVAILABLE and the connection waits a backoff delay (0 after the first
+// failure of a healthy connection, then growing per `reconnect`) before the
+// next Send() reconnects; Send() fails fast with UNAVAILABLE meanwhile. This
+// bounds the connect rate against a dead endpoint.
 //
 // Thread safety: not thread-safe. Every method, and every callback, runs on
 // the thread running the io_context (the client's I/O thread).
@@ -46,6 +46,7 @@ struct ConnectionOptions {
   Endpoint endpoint;
   std::chrono::milliseconds connect_timeout{200};
   std::string client_name = "libtally";
+  std::string auth_token;  // sent in AUTH right after Hello when not empty
   // Delays between reconnects after consecutive failures.
   RetryPolicy reconnect{.max_attempts = 0,
                         .initial = std::chrono::milliseconds(20),
@@ -92,6 +93,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void StartConnect();
   void OnConnected(uint64_t generation, const boost::system::error_code& ec);
   void OnHello(Result<proto::Response> reply);
+  void OnAuth(Result<proto::Response> reply);
   void MaybeWrite();
   void DoRead();
   void OnRead(uint64_t generation, const boost::system::error_code& ec,

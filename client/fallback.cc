@@ -97,6 +97,9 @@ proto::Response ZeroResponse(const proto::Request& request,
     case proto::Op::kInfo:
       response.body = proto::InfoResult{};
       break;
+    case proto::Op::kAuth:
+      response.body = proto::AuthResult{};
+      break;
   }
   return response;
 }

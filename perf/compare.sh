@@ -95,7 +95,7 @@ if [ "$w2" = 1 ]; then
 fi
 start_tallyd() {  # name, extra flags...; sets started_port
   local name="$1"; shift
-  "${server_cpu[@]}" "$bin/tallyd" --port 0 --data_dir "$work/$name" "${policy[@]}" \
+  "${server_cpu[@]}" "$bin/tallyd" --allow_root --port 0 --data_dir "$work/$name" "${policy[@]}" \
     ${TALLYD_ARGS:-} "$@" >"$work/$name.out" 2>"$out/$name.log" &
   pids+=($!)
   for _ in $(seq 1 100); do grep -q 'ready port=' "$work/$name.out" && break; sleep 0.1; done

@@ -203,6 +203,11 @@ struct BodyEncoder {
     *type = wire::RequestBody::InfoRequest;
     return wire::CreateInfoRequest(fbb, section).Union();
   }
+  Offset<void> operator()(const proto::AuthRequest& r) {
+    auto token = TextOf(fbb, r.token);
+    *type = wire::RequestBody::AuthRequest;
+    return wire::CreateAuthRequest(fbb, token).Union();
+  }
 };
 
 // ------------------------------------------------------------------ decode
@@ -344,6 +349,10 @@ Status DecodeBody(const wire::Request& in, FieldReader& f,
     case wire::RequestBody::InfoRequest:
       out->body = proto::InfoRequest{
           .section = f.Text(in.body_as_InfoRequest()->section())};
+      return Status::Ok();
+    case wire::RequestBody::AuthRequest:
+      out->body = proto::AuthRequest{
+          .token = f.Text(in.body_as_AuthRequest()->token())};
       return Status::Ok();
   }
   return Status(

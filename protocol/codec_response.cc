@@ -202,6 +202,12 @@ struct BodyEncoder {
     *type = wire::ResponseBody::InfoResult;
     return wire::CreateInfoResult(fbb, text).Union();
   }
+  Offset<void> operator()(const proto::AuthResult& r) {
+    auto id = TextOf(fbb, r.token_id);
+    auto role = TextOf(fbb, r.role);
+    *type = wire::ResponseBody::AuthResult;
+    return wire::CreateAuthResult(fbb, id, role).Union();
+  }
 };
 
 // ------------------------------------------------------------------ decode
@@ -350,6 +356,12 @@ Status DecodeBody(const wire::Response& in, FieldReader& f,
       out->body =
           proto::InfoResult{.text = f.Text(in.body_as_InfoResult()->text())};
       return Status::Ok();
+    case wire::ResponseBody::AuthResult: {
+      const wire::AuthResult* r = in.body_as_AuthResult();
+      out->body = proto::AuthResult{.token_id = f.Text(r->token_id()),
+                                    .role = f.Text(r->role())};
+      return Status::Ok();
+    }
   }
   return Status(
       Code::kProtocolError,

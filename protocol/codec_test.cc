@@ -85,6 +85,7 @@ std::vector<proto::Request> AllRequests() {
       .cursor = 0xfedcba9876543210ull, .pattern = "user:*\0"s, .count = 50}));
   all.push_back(Req(proto::DeleteRequest{.keys = {kKeyA, kKeyB, "plain"}}));
   all.push_back(Req(proto::InfoRequest{.section = "engine"}));
+  all.push_back(Req(proto::AuthRequest{.token = "0123456789abcdef"}));
   return all;
 }
 
@@ -132,13 +133,14 @@ std::vector<proto::Response> AllResponses() {
       .items = {{.existed = true},
                 {.code = Code::kInvalidKey, .message = "key is empty"}}}));
   all.push_back(Resp(proto::InfoResult{.text = "keys:3\nbytes:4096\n"}));
+  all.push_back(Resp(proto::AuthResult{.token_id = "risk", .role = "writer"}));
   all.push_back(proto::Response::Error(Status(Code::kBusy, "overloaded")));
   return all;
 }
 
 TEST(CodecTest, EveryRequestRoundTrips) {
   std::vector<proto::Request> all = AllRequests();
-  ASSERT_EQ(all.size(), static_cast<size_t>(proto::Op::kInfo));
+  ASSERT_EQ(all.size(), static_cast<size_t>(proto::Op::kAuth));
   for (const proto::Request& request : all) {
     std::vector<uint8_t> body = EncodeRequest(request);
     EXPECT_EQ(body.size() % 8, 0u) << proto::OpName(request.op());

@@ -8,17 +8,17 @@ namespace tally::proto {
 
 // The variants' indices are the Op numbers.
 static_assert(std::variant_size_v<decltype(Request::body)> ==
-              static_cast<size_t>(Op::kInfo) + 1);
+              static_cast<size_t>(Op::kAuth) + 1);
 static_assert(std::variant_size_v<decltype(Response::body)> ==
-              static_cast<size_t>(Op::kInfo) + 1);
+              static_cast<size_t>(Op::kAuth) + 1);
 static_assert(
-    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Op::kInfo),
+    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Op::kAuth),
                                               decltype(Request::body)>,
-                   InfoRequest>);
+                   AuthRequest>);
 static_assert(
-    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Op::kInfo),
+    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Op::kAuth),
                                               decltype(Response::body)>,
-                   InfoResult>);
+                   AuthResult>);
 
 std::string_view OpName(Op op) {
   switch (op) {
@@ -44,6 +44,8 @@ std::string_view OpName(Op op) {
       return "delete";
     case Op::kInfo:
       return "info";
+    case Op::kAuth:
+      return "auth";
   }
   return "unknown";
 }

@@ -43,6 +43,7 @@ enum class Op : uint8_t {
   kScan = 8,
   kDelete = 9,
   kInfo = 10,
+  kAuth = 11,
 };
 
 // Lower-case name, e.g. "add_and_query"; "unknown" for other values.
@@ -159,13 +160,18 @@ struct InfoRequest {
   bool operator==(const InfoRequest&) const = default;
 };
 
+struct AuthRequest {
+  std::string token{};  // the secret; never logged
+  bool operator==(const AuthRequest&) const = default;
+};
+
 struct Request {
   uint32_t deadline_ms = 0;   // budget from when the server reads it; 0 = none
   bool wait_durable = false;  // reply once the writes are fsync'd
   // The alternative's index is its Op: keep the order of Op.
   std::variant<std::monostate, HelloRequest, PingRequest, AddRequest,
                QueryRequest, AddAndQueryRequest, RangeRequest, InspectRequest,
-               ScanRequest, DeleteRequest, InfoRequest>
+               ScanRequest, DeleteRequest, InfoRequest, AuthRequest>
       body{};
 
   Op op() const { return static_cast<Op>(body.index()); }
@@ -294,13 +300,19 @@ struct InfoResult {
   bool operator==(const InfoResult&) const = default;
 };
 
+struct AuthResult {
+  std::string token_id{};  // the token accepted (its id, not the secret)
+  std::string role{};      // "reader", "writer" or "admin"
+  bool operator==(const AuthResult&) const = default;
+};
+
 struct Response {
   Code code = Code::kOk;  // whole-request outcome
   std::string message{};
   // monostate when code != kOk. The alternative's index is the Op answered.
   std::variant<std::monostate, HelloResult, PingResult, AddResult, QueryResult,
                AddAndQueryResult, RangeResult, InspectResult, ScanResult,
-               DeleteResult, InfoResult>
+               DeleteResult, InfoResult, AuthResult>
       body{};
 
   // A whole-request error response. REQUIRES: !status.ok().

@@ -8,6 +8,16 @@ namespace tally {
 
 namespace asio = boost::asio;
 
+namespace {
+
+std::string PeerAddress(const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  const asio::ip::tcp::endpoint peer = socket.remote_endpoint(ec);
+  return ec ? std::string("unknown") : peer.address().to_string();
+}
+
+}  // namespace
+
 Connection::Connection(asio::ip::tcp::socket socket, Service* service,
                        const ConnectionOptions& options)
     : socket_(std::move(socket)),
@@ -16,9 +26,15 @@ Connection::Connection(asio::ip::tcp::socket socket, Service* service,
       decoder_(options.max_frame_body, FrameKind::kRequest),
       limit_stats_(service->limit_stats()),
       timer_(socket_.get_executor()),
-      last_frame_(SteadyClock::now()) {
+      last_frame_(SteadyClock::now()),
+      session_(options.auth, PeerAddress(socket_)),
+      auth_timer_(socket_.get_executor()) {
   LimitStats::Bump(limit_stats_->connections_total);
   LimitStats::Bump(limit_stats_->connections_current);
+  if (options_.auth) {
+    decoder_.set_max_body(
+        std::min(options_.auth->pre_auth_max_frame, options_.max_frame_body));
+  }
 }
 
 Connection::~Connection() {
@@ -29,9 +45,43 @@ void Connection::Start() {
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->options_.auth) {
+      self->auth_timer_.expires_after(self->options_.auth->auth_timeout);
+      self->auth_timer_.async_wait([self](const boost::system::error_code& ec) {
+        if (ec || self->closed_ || self->session_.authenticated()) return;
+        if (self->options_.auth->denials) {
+          self->options_.auth->denials->Log(
+              "auth: closing a connection that did not authenticate in "
+              "time, source=" +
+              self->session_.source());
+        }
+        self->Close();
+      });
+    }
     self->DoRead();
     self->ArmTimer();  // the idle timeout, if any
   });
+}
+
+bool Connection::AnsweredByAuth(uint64_t seq, uint64_t request_id,
+                                proto::Request* request,
+                                std::vector<size_t>* denied) {
+  if (request->op() == proto::Op::kAuth) {
+    Complete(seq, request_id,
+             session_.Authenticate(std::get<proto::AuthRequest>(request->body),
+                                   std::chrono::steady_clock::now()));
+    if (session_.authenticated()) {
+      decoder_.set_max_body(options_.max_frame_body);
+      auth_timer_.cancel();
+    }
+  } else if (Status denial = session_.Authorize(request, denied);
+             !denial.ok()) {
+    Complete(seq, request_id, proto::Response::Error(denial));
+  } else {
+    return false;
+  }
+  if (session_.must_close()) closing_ = true;
+  return true;
 }
 
 void Connection::Shutdown() {
@@ -259,23 +309,28 @@ void Connection::ProcessFrames() {
       Complete(seq, request_id, proto::Response::Error(request.status()));
       continue;
     }
+    std::vector<size_t> denied;  // items outside a writer's key prefixes
+    if (AnsweredByAuth(seq, request_id, &*request, &denied)) continue;
     std::optional<proto::Response> now = service_->Handle(
         *request, received,
-        [self = shared_from_this(), seq,
-         request_id](Service::Deferred make_reply) {
+        [self = shared_from_this(), seq, request_id,
+         denied](Service::Deferred make_reply) {
           // From the journal's thread: build the reply on our strand.
-          asio::post(
-              self->socket_.get_executor(),
-              [self, seq, request_id, make_reply = std::move(make_reply)] {
-                --self->deferred_;
-                if (self->closed_) return;
-                self->Complete(seq, request_id, make_reply());
-                self->MaybeWrite();
-                self->DoRead();
-              });
+          asio::post(self->socket_.get_executor(),
+                     [self, seq, request_id, denied,
+                      make_reply = std::move(make_reply)] {
+                       --self->deferred_;
+                       if (self->closed_) return;
+                       proto::Response reply = make_reply();
+                       Session::Restore(denied, &reply);
+                       self->Complete(seq, request_id, reply);
+                       self->MaybeWrite();
+                       self->DoRead();
+                     });
         },
         /*behind_mutation=*/deferred_ > 0);
     if (now) {
+      Session::Restore(denied, &*now);
       Complete(seq, request_id, *now);
     } else {
       ++deferred_;
@@ -335,6 +390,7 @@ void Connection::Close() {
   if (closed_) return;
   closed_ = true;
   timer_.cancel();
+  auth_timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

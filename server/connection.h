@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "protocol/frame.h"
+#include "server/auth.h"
 #include "server/limit_stats.h"
 #include "server/service.h"
 
@@ -58,6 +59,9 @@ struct ConnectionOptions {
   int64_t idle_timeout_ms = 0;
   // Read size while nothing is buffered (the buffer an idle connection holds).
   size_t idle_read_chunk = 4096;
+  // Tokens and pre-auth limits (server/auth.h); null: no authentication,
+  // every connection is admin.
+  std::shared_ptr<const AuthConfig> auth;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -85,6 +89,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void MaybeWrite();
   void OnWrite(const boost::system::error_code& ec);
   void Close();
+  // Answers AUTH, or checks `request` against the session; true when it
+  // was answered here (denied, or AUTH).
+  bool AnsweredByAuth(uint64_t seq, uint64_t request_id,
+                      proto::Request* request, std::vector<size_t>* denied);
 
   // Limits: the frame deadline and idle timeout.
   using SteadyClock = std::chrono::steady_clock;
@@ -131,6 +139,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool last_read_filled_ = false;        // the last read filled its buffer
   bool frames_waiting_ = false;  // ProcessFrames stopped at max_in_flight
   bool paused_ = false;          // reads paused by backpressure
+  // Authentication (server/auth.h): before AUTH, frames are capped at
+  // AuthConfig::pre_auth_max_frame and auth_timer_ closes the connection
+  // at AuthConfig::auth_timeout.
+  Session session_;
+  boost::asio::steady_timer auth_timer_;
 };
 
 }  // namespace tally

@@ -98,6 +98,26 @@ DEFINE_int64(sweep_interval_ms, 50,
              "every key checked every ~13 s). Each sweep is a WAL record, so "
              "replay expires exactly what the server expired.");
 
+DEFINE_string(token_file, "",
+              "Token file (docs/security.md): one '<id> <role> "
+              "sha256:<hex> [key-prefix...]' per line. Set: every connection "
+              "must AUTH first. Empty: no authentication, every connection "
+              "is admin (loopback only). Re-read on SIGHUP.");
+DEFINE_bool(insecure_allow_public_bind, false,
+            "Allow a non-loopback --bind without both --token_file and TLS. "
+            "Anyone who reaches the port can then read and change counters; "
+            "warns at every start.");
+DEFINE_bool(allow_root, false,
+            "Allow running as root (euid 0). tallyd needs no privilege: run "
+            "it as its own user owning --data_dir.");
+DEFINE_string(tls_cert_file, "",
+              "TLS certificate chain (PEM). With --token_file, makes a "
+              "non-loopback --bind acceptable.");
+DEFINE_int32(auth_timeout_ms, 5000,
+             "With --token_file: a connection that has not authenticated "
+             "this many ms after connecting is closed (slowloris and brute "
+             "force before AUTH).");
+
 namespace tally {
 
 Result<int64_t> ParseByteSize(std::string_view text) {
@@ -183,6 +203,26 @@ Result<TallydConfig> ConfigFromFlags() {
   config.service.max_key_bytes = static_cast<size_t>(FLAGS_max_key_bytes);
   config.service.max_batch_items = static_cast<size_t>(FLAGS_max_batch_items);
   config.service.max_memory = *max_memory;
+  const BindDecision bind = CheckBindPolicy(
+      FLAGS_bind, !FLAGS_token_file.empty(), !FLAGS_tls_cert_file.empty(),
+      FLAGS_insecure_allow_public_bind);
+  if (!bind.allowed) return Status::InvalidArgument(bind.message);
+  if (bind.warn) config.bind_warning = bind.message;
+  if (FLAGS_auth_timeout_ms < 1 || FLAGS_auth_timeout_ms > 600'000) {
+    return Status::InvalidArgument("--auth_timeout_ms must be 1..600000");
+  }
+  config.allow_root = FLAGS_allow_root;
+  config.token_file = FLAGS_token_file;
+  if (!config.token_file.empty()) {
+    Result<std::vector<Token>> tokens = LoadTokenFile(config.token_file);
+    if (!tokens.ok()) return tokens.status();
+    auto auth = std::make_shared<AuthConfig>();
+    auth->tokens = std::make_shared<TokenStore>(std::move(*tokens));
+    auth->throttle = std::make_shared<AuthThrottle>();
+    auth->denials = std::make_shared<DenialLog>();
+    auth->auth_timeout = std::chrono::milliseconds(FLAGS_auth_timeout_ms);
+    config.server.connection.auth = std::move(auth);
+  }
   config.server.bind = FLAGS_bind;
   config.server.port = static_cast<uint16_t>(FLAGS_port);
   config.server.threads = FLAGS_threads;

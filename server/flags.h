@@ -6,8 +6,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/result.h"
+#include "server/auth.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/dedupe_table.h"
@@ -28,6 +30,11 @@ struct TallydConfig {
   // data_dir empty when --unsafe_no_wal.
   JournalOptions journal;
   bool unsafe_no_wal = false;
+  // Security (docs/security.md). token_file empty: no authentication.
+  std::string token_file;
+  bool allow_root = false;
+  // The bind policy's warning, logged at every start (empty: none).
+  std::string bind_warning;
 };
 
 // "64M" -> 64 MiB: digits with an optional K/M/G suffix (powers of 1024).

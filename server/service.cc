@@ -204,6 +204,11 @@ std::optional<proto::Response> Service::Handle(const proto::Request& request,
       return std::nullopt;
     case proto::Op::kInfo:
       return DoInfo(std::get<proto::InfoRequest>(request.body));
+    case proto::Op::kAuth:  // answered by the connection (server/auth.h)
+      return proto::Response::Error(
+          Status(Code::kProtocolError,
+                 "AUTH reached the service; it is answered by "
+                 "the connection"));
     case proto::Op::kNone:
       break;
   }

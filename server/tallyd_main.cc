@@ -41,6 +41,12 @@ bool LockDataDir(const std::string& dir) {
                << "): is another tallyd using this --data_dir?";
     return false;
   }
+  struct stat st;
+  if (stat(dir.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    LOG(WARNING) << "--data_dir " << dir << " has mode " << std::oct
+                 << (st.st_mode & 0777) << std::dec
+                 << ": other users may read the counters; chmod 700 it";
+  }
   return true;  // held until the process exits
 }
 
@@ -59,12 +65,32 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tallyd: %s\n", config.status().ToString().c_str());
     return kExitConfig;
   }
+  if (tally::Status s = tally::CheckRunAsUser(geteuid(), config->allow_root);
+      !s.ok()) {
+    std::fprintf(stderr, "tallyd: %s\n", s.ToString().c_str());
+    return kExitConfig;
+  }
+  if (!config->bind_warning.empty()) LOG(WARNING) << config->bind_warning;
+  if (config->allow_root && geteuid() == 0) {
+    LOG(WARNING) << "--allow_root: running as root; tallyd needs no "
+                    "privilege, run it as its own user";
+  }
+  if (config->token_file.empty()) {
+    LOG(INFO) << "no --token_file: no authentication, every connection is "
+                 "admin (loopback only)";
+  } else {
+    LOG(INFO) << "authentication on: "
+              << config->server.connection.auth->tokens->size()
+              << " token(s) from " << config->token_file << " (SIGHUP reloads)";
+  }
 
-  // Block the stop signals in every thread; the main thread waits for them.
+  // Block the stop signals (and SIGHUP, which reloads the tokens) in every
+  // thread; the main thread waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   tally::EngineOptions engine_options;
@@ -142,7 +168,26 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    if (config->token_file.empty()) {
+      LOG(INFO) << "SIGHUP: no --token_file to reload";
+      continue;
+    }
+    // A bad file keeps the tokens in force; revoked tokens fail their
+    // sessions' next request.
+    tally::Status reloaded =
+        config->server.connection.auth->tokens->Reload(config->token_file);
+    if (reloaded.ok()) {
+      LOG(INFO) << "SIGHUP: reloaded "
+                << config->server.connection.auth->tokens->size()
+                << " token(s) from " << config->token_file;
+    } else {
+      LOG(ERROR) << "SIGHUP: kept the tokens in force; cannot reload: "
+                 << reloaded.ToString();
+    }
+  }
   LOG(INFO) << "tallyd: signal " << signal_number << ", stopping";
   // Stop accepting and finish in-flight requests (their WAL records
   // complete), then sync, snapshot and stop the journal.

@@ -5,7 +5,7 @@
 set -euo pipefail
 tallyd="$1"; example="$2"
 log=$(mktemp); data=$(mktemp -d)
-"$tallyd" --port=0 --threads=1 --data_dir="$data" >"$log" 2>/dev/null &
+"$tallyd" --allow_root --port=0 --threads=1 --data_dir="$data" >"$log" 2>/dev/null &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$log" "$data"' EXIT
 for _ in $(seq 1 100); do grep -q 'ready port=' "$log" && break; sleep 0.05; done

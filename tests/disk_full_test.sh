@@ -25,7 +25,7 @@ mount -o loop "$work/img" "$work/mnt" 2>/dev/null ||
 data="$work/mnt/data"
 
 start() {
-  "$tallyd" --port=0 --threads=1 --data_dir="$data" --wal_segment_mb=1 \
+  "$tallyd" --allow_root --port=0 --threads=1 --data_dir="$data" --wal_segment_mb=1 \
     --snapshot_interval_s=0 >"$work/out" 2>>"$work/err" &
   pid=$!
   for _ in $(seq 200); do grep -q 'ready port=' "$work/out" && break; sleep 0.05; done

@@ -39,14 +39,20 @@ class TallydProcess {
     char dir[] = "/tmp/tally-pause-test-XXXXXX";
     if (mkdtemp(dir) == nullptr) return;
     data_dir_ = dir;
+    // --allow_root: tests run as root in CI (docs/security.md).
+    std::string root_flag = "--allow_root";
     std::string port_flag = "--port=0", threads_flag = "--threads=1",
                 data_flag = "--data_dir=" + data_dir_,
                 // What is tested is the client, not the disk: fdatasync on
                 // a shared CI disk can take longer than the calls' deadlines.
         durability_flag = "--durability=os";
-    char* argv[] = {const_cast<char*>(path), port_flag.data(),
-                    threads_flag.data(),     data_flag.data(),
-                    durability_flag.data(),  nullptr};
+    char* argv[] = {const_cast<char*>(path),
+                    root_flag.data(),
+                    port_flag.data(),
+                    threads_flag.data(),
+                    data_flag.data(),
+                    durability_flag.data(),
+                    nullptr};
     if (posix_spawn(&pid_, path, &actions, nullptr, argv, environ) != 0)
       pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);

@@ -11,7 +11,7 @@ echo "embedded: $out" | cut -c1-200
 echo "$out" | grep -q '"selfcheck":"ok"' || { echo "embedded selfcheck failed"; exit 1; }
 
 log=$(mktemp); err=$(mktemp); data=$(mktemp -d)
-"$tallyd" --port=0 --threads=2 --data_dir="$data" >"$log" 2>"$err" &
+"$tallyd" --allow_root --port=0 --threads=2 --data_dir="$data" >"$log" 2>"$err" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$log" "$err" "$data"' EXIT
 for _ in $(seq 1 100); do grep -q 'ready port=' "$log" && break; sleep 0.05; done

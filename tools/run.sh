@@ -7,4 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 bash tools/build.sh release
+# tallyd refuses to run as root without --allow_root (docs/security.md);
+# this quick start passes it when run as root (e.g. in a container).
+if [ "$(id -u)" -eq 0 ]; then set -- --allow_root "$@"; fi
 exec build/bin/tallyd "$@"

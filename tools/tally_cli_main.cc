@@ -1,6 +1,8 @@
 // tally: the operator CLI, modelled on redis-cli.
 //
-//   tally [-h host] [-p port] [-t seconds] [--json] [COMMAND args...]
+//   tally [-h host] [-p port] [-t seconds] [--json] [--token T |
+//         --token_file F] [COMMAND args...]
+//   tally token new <id> <reader|writer|admin> [key-prefix...]
 //
 // With a command: run it, print the reply, exit 0 (1 on an error reply).
 // Without one on a terminal: the REPL (tools/cli/repl.h). Without one on a
@@ -13,6 +15,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include "client/tally/client.h"
+#include "server/auth.h"
 #include "tools/cli/command_parser.h"
 #include "tools/cli/formatter.h"
 #include "tools/cli/pipe_mode.h"
@@ -66,6 +71,63 @@ tally::ClientOptions CliClientOptions(const std::string& host, uint16_t port,
   return options;
 }
 
+// `tally token new <id> <role> [prefix...]`: a new secret, printed once,
+// and the line for the server's token file (only its SHA-256).
+int RunTokenCommand(const std::vector<std::string>& args) {
+  if (args.size() < 4 || args[1] != "new") {
+    std::cerr << "usage: tally token new <id> <reader|writer|admin> "
+                 "[key-prefix...]\n";
+    return 2;
+  }
+  tally::Result<tally::Role> role = tally::ParseRole(args[3]);
+  if (!role.ok()) {
+    std::cerr << "tally token: " << role.status().message() << '\n';
+    return 2;
+  }
+  const std::vector<std::string> prefixes(args.begin() + 4, args.end());
+  tally::Result<std::string> secret = tally::NewSecret();
+  if (!secret.ok()) {
+    std::cerr << "tally token: " << secret.status().ToString() << '\n';
+    return 1;
+  }
+  const std::string line = tally::TokenLine(args[2], *role, *secret, prefixes);
+  // Check the line the way tallyd will read it (id, prefixes).
+  if (tally::Result<std::vector<tally::Token>> parsed =
+          tally::ParseTokenFile(line);
+      !parsed.ok()) {
+    std::cerr << "tally token: " << parsed.status().message() << '\n';
+    return 2;
+  }
+  std::cout << "secret (shown once; give it to the client, e.g. "
+               "TALLY_TOKEN):\n  "
+            << *secret
+            << "\nline for tallyd's --token_file (then kill -HUP "
+               "tallyd):\n  "
+            << line << '\n';
+  return 0;
+}
+
+// The token to send: --token, else the first line of --token_file, else
+// $TALLY_TOKEN; empty: none.
+tally::Result<std::string> CliToken(const std::string& token,
+                                    const std::string& token_file) {
+  if (!token.empty()) return token;
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+      return tally::Status(tally::Code::kIoError,
+                           "cannot read --token_file " + token_file);
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+      line.pop_back();
+    }
+    return line;
+  }
+  const char* env = std::getenv("TALLY_TOKEN");
+  return std::string(env == nullptr ? "" : env);
+}
+
 std::string CommandList() {
   std::string out =
       "Without COMMAND: a REPL on a terminal; on a pipe, one reply line per\n"
@@ -76,6 +138,9 @@ std::string CommandList() {
     if (!doc.args.empty()) out += " " + std::string(doc.args);
     out += "\n";
   }
+  out +=
+      "Local, no server: tally token new <id> <reader|writer|admin> "
+      "[key-prefix...]\n";
   return out;
 }
 
@@ -136,13 +201,31 @@ int main(int argc, char** argv) {
                  "1 s is ample on a LAN and still fails fast when down")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::string token;
+  std::string token_file;
+  app.add_option("--token", token,
+                 "Authentication token (visible in ps: prefer --token_file "
+                 "or $TALLY_TOKEN)");
+  app.add_option("--token_file", token_file,
+                 "File whose first line is the authentication token");
   app.set_version_flag("--version", "tally " TALLY_VERSION);
   app.prefix_command();  // everything from the first command word is its args
   app.footer(CommandList());
   CLI11_PARSE(app, argc, argv);
   const std::vector<std::string> args = app.remaining();
+  if (!args.empty() && (args[0] == "token" || args[0] == "TOKEN")) {
+    return RunTokenCommand(args);
+  }
+  tally::Result<std::string> auth_token = CliToken(token, token_file);
+  if (!auth_token.ok()) {
+    std::cerr << "tally: " << auth_token.status().message() << '\n';
+    return 2;
+  }
 
-  tally::Client client(CliClientOptions(host, port, timeout_seconds));
+  tally::ClientOptions client_options =
+      CliClientOptions(host, port, timeout_seconds);
+  client_options.auth_token = std::move(*auth_token);
+  tally::Client client(std::move(client_options));
 
   if (!args.empty()) {
     return RunOneShot(client, args,

@@ -114,6 +114,11 @@ struct ClientOptions {
   // sequence), so retries of adds are safe. Costs ~30 bytes per item.
   bool auto_idempotency_ids = true;
   std::string client_name = "libtally";
+  // Bearer token (docs/security.md), sent in AUTH right after HELLO on every
+  // connection and reconnection; empty: none (a server without
+  // --token_file). Never logged, and not settable by FromUri (URIs end up
+  // in logs).
+  std::string auth_token;
 
   // "tally://h1:7379,h2:7380?timeout=5ms&connect_timeout=100ms&pool_size=2
   //  &max_in_flight=1024&retries=3&fallback=error|default|last_known"

@@ -90,8 +90,9 @@ class TallyCliTest : public ::testing::Test {
       close(out[0]);
       close(out[1]);
       const std::string data_flag = "--data_dir=" + data_dir_;
-      execl(TALLYD_BIN, TALLYD_BIN, "--port=0", "--distinct_exact_limit=10",
-            data_flag.c_str(), static_cast<char*>(nullptr));
+      execl(TALLYD_BIN, TALLYD_BIN, "--allow_root", "--port=0",
+            "--distinct_exact_limit=10", data_flag.c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     close(out[1]);

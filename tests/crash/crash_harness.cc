@@ -217,8 +217,9 @@ bool TallydProcess::Start(const StartOptions& options) {
       options.log_path.empty() ? "/dev/null" : options.log_path;
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
-  std::vector<std::string> argv = {options.binary, "--bind=127.0.0.1",
-                                   "--port=0",
+  // --allow_root: the crash suites run as root in CI.
+  std::vector<std::string> argv = {options.binary, "--allow_root",
+                                   "--bind=127.0.0.1", "--port=0",
                                    "--data_dir=" + options.data_dir};
   argv.insert(argv.end(), options.flags.begin(), options.flags.end());
   std::vector<char*> args;
