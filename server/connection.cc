@@ -8,7 +8,7 @@ namespace tally {
 
 namespace asio = boost::asio;
 
-Connection::Connection(asio::ip::tcp::socket socket, Service* service,
+Connection::Connection(Stream socket, Service* service,
                        const ConnectionOptions& options)
     : socket_(std::move(socket)),
       service_(service),
@@ -19,7 +19,38 @@ void Connection::Start() {
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   asio::dispatch(socket_.get_executor(),
-                 [self = shared_from_this()] { self->DoRead(); });
+                 [self = shared_from_this()] { self->Handshake(); });
+}
+
+void Connection::Handshake() {
+  if (!socket_.tls()) {
+    DoRead();
+    return;
+  }
+  handshake_timer_ =
+      std::make_unique<asio::steady_timer>(socket_.get_executor());
+  handshake_timer_->expires_after(options_.tls_handshake_timeout);
+  handshake_timer_->async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->closed_) return;  // finished or closed in time
+        LOG_EVERY_N(WARNING, 100) << "closing connection: TLS handshake not "
+                                     "finished within the timeout";
+        self->Close();
+      });
+  socket_.AsyncHandshake([self = shared_from_this()](
+                             const boost::system::error_code& ec) {
+    self->handshake_timer_->cancel();
+    if (self->closed_) return;
+    if (ec) {
+      boost::system::error_code ignored;
+      LOG_EVERY_N(WARNING, 100) << "closing connection from "
+                                << self->socket_.remote_endpoint(ignored)
+                                << ": TLS handshake failed: " << ec.message();
+      self->Close();
+      return;
+    }
+    self->DoRead();
+  });
 }
 
 void Connection::Shutdown() {

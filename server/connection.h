@@ -17,6 +17,9 @@
 // written (a client that does not read), or max_in_flight requests are
 // unanswered (waiting for the WAL), the connection stops reading.
 //
+// TLS: over a TLS stream, the handshake comes first; one that has not
+// finished within tls_handshake_timeout closes the connection.
+//
 // Thread safety: all work happens on the socket's strand.
 
 #ifndef TALLY_SERVER_CONNECTION_H_
@@ -31,6 +34,7 @@
 
 #include "protocol/frame.h"
 #include "server/service.h"
+#include "server/stream.h"
 
 namespace tally {
 
@@ -39,12 +43,13 @@ struct ConnectionOptions {
   size_t max_output_bytes = 8 << 20;
   size_t read_chunk = 64 << 10;
   size_t max_in_flight = 4096;
+  std::chrono::milliseconds tls_handshake_timeout{10000};
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(boost::asio::ip::tcp::socket socket, Service* service,
-             const ConnectionOptions& options);
+  // `socket` is a tcp::socket, or a TLS stream over one.
+  Connection(Stream socket, Service* service, const ConnectionOptions& options);
   // Starts reading. REQUIRES: owned by a shared_ptr.
   void Start();
   // Stops reading, flushes the replies already produced, then closes.
@@ -52,6 +57,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Shutdown();
 
  private:
+  // TLS: handshakes (bounded by tls_handshake_timeout), then reads.
+  void Handshake();
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void ProcessFrames();
@@ -66,7 +73,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnWrite(const boost::system::error_code& ec);
   void Close();
 
-  boost::asio::ip::tcp::socket socket_;
+  Stream socket_;
+  // TLS only: bounds the handshake.
+  std::unique_ptr<boost::asio::steady_timer> handshake_timer_;
   Service* service_;
   const ConnectionOptions options_;
   FrameDecoder decoder_;

@@ -1,9 +1,10 @@
 // Server: accepts TCP connections and runs them on a pool of I/O threads.
 // (Expired buckets are swept by the Journal, as logged mutations.)
 //
-// Lifecycle: Start() binds and returns (errors: address in use, bad bind
-// address); Stop() stops accepting, lets every connection flush the replies it
-// has produced, and returns once the threads have finished. Thread-safe.
+// Lifecycle: Start() loads the TLS context, if any, binds and returns
+// (errors: bad TLS files, address in use, bad bind address); Stop() stops
+// accepting, lets every connection flush the replies it has produced, and
+// returns once the threads have finished. Thread-safe.
 
 #ifndef TALLY_SERVER_SERVER_H_
 #define TALLY_SERVER_SERVER_H_
@@ -18,6 +19,7 @@
 #include "protocol/result.h"
 #include "server/connection.h"
 #include "server/service.h"
+#include "server/tls_context.h"
 
 namespace tally {
 
@@ -31,6 +33,9 @@ struct ServerOptions {
   // round trip; the price is CPU spent polling while traffic flows.
   int busy_poll_us = 0;
   ConnectionOptions connection;
+  // With tls.cert_file set, every connection is TLS (no plaintext on the
+  // same port).
+  TlsServerOptions tls;
 };
 
 class Server {
@@ -60,6 +65,7 @@ class Server {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_timer_;
   uint16_t port_ = 0;
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;  // null: plaintext
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::vector<std::weak_ptr<Connection>> connections_;

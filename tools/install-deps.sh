@@ -20,6 +20,7 @@ PACKAGES=(
   libhiredis-dev libpq-dev  # perf/: the Redis and PostgreSQL peers' drivers
   redis-server postgresql gnuplot-nox  # perf/compare.sh: the peers, the chart
   clang-format clang-tidy
+  libssl-dev openssl  # TLS (server, client library), test PKI in tls_test
 )
 
 missing=()
