@@ -334,8 +334,10 @@ void Connection::OnRead(uint64_t generation,
                         const boost::system::error_code& ec, size_t n) {
   if (generation != generation_) return;
   if (ec) {
-    Fail(ec == asio::error::eof ? std::string("closed by the server")
-                                : "read: " + ec.message());
+    // A TLS server closes without close_notify: stream_truncated.
+    Fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+             ? std::string("closed by the server")
+             : "read: " + ec.message());
     return;
   }
   // Keep the decoder alive across callbacks, which may fail this connection.

@@ -1,10 +1,11 @@
 // Server: accepts TCP connections and runs them on a pool of I/O threads.
 // (Expired buckets are swept by the Journal, as logged mutations.)
 //
-// Lifecycle: Start() loads the TLS context, if any, binds and returns
-// (errors: bad TLS files, address in use, bad bind address); Stop() stops
-// accepting, lets every connection flush the replies it has produced, and
-// returns once the threads have finished. Thread-safe.
+// Lifecycle: Start() binds and returns (errors: address in use, bad bind
+// address); Stop() stops accepting, lets every connection flush the replies it
+// has produced, and returns once the threads have finished. Thread-safe.
+// With ServerOptions::tls, Start() first loads the TLS context (errors: bad
+// TLS files).
 
 #ifndef TALLY_SERVER_SERVER_H_
 #define TALLY_SERVER_SERVER_H_
@@ -58,6 +59,8 @@ class Server {
 
   Service* service_;
   ServerOptions options_;
+  // Before io_: outlives every connection (and handler) io_ still holds.
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;  // null: plaintext
   boost::asio::io_context io_;
   // The acceptor and its timer live on this strand, so their handlers and
   // Stop() never touch them concurrently.
@@ -65,7 +68,6 @@ class Server {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_timer_;
   uint16_t port_ = 0;
-  std::unique_ptr<boost::asio::ssl::context> tls_context_;  // null: plaintext
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::vector<std::weak_ptr<Connection>> connections_;
