@@ -159,6 +159,7 @@ class Client::Impl {
   ci::LastKnownCache last_known_;
   std::unordered_map<CallState*, CallPtr> active_;
   bool shutting_down_ = false;
+  Status tls_error_;    // a TLS file that would not load fails every call
   std::thread thread_;  // last: starts once everything else exists
 };
 
@@ -185,6 +186,16 @@ Client::Impl::Impl(ClientOptions options)
       work_(asio::make_work_guard(io_)),
       rng_(std::random_device{}()),
       retry_backoff_(options_.retry, [this] { return Random01(); }) {
+  std::shared_ptr<asio::ssl::context> tls_context;
+  if (options_.tls.enabled) {
+    Result<std::shared_ptr<asio::ssl::context>> made =
+        ci::MakeClientTlsContext(options_.tls);
+    if (made.ok()) {
+      tls_context = std::move(*made);
+    } else {
+      tls_error_ = made.status();
+    }
+  }
   for (const Endpoint& endpoint : options_.endpoints) {
     auto state = std::make_unique<EndpointState>(options_.breaker);
     for (int i = 0; i < options_.connections_per_endpoint; ++i) {
@@ -193,6 +204,8 @@ Client::Impl::Impl(ClientOptions options)
       co.connect_timeout = options_.connect_timeout;
       co.client_name = options_.client_name;
       co.auth_token = options_.auth_token;
+      co.tls_context = tls_context;
+      co.tls_server_name = options_.tls.server_name;
       state->connections.push_back(std::make_shared<ci::Connection>(
           io_, co, [this] { return Random01(); }));
     }
@@ -279,6 +292,10 @@ void Client::Impl::Start(const CallPtr& call) {
   if (shutting_down_) {
     Finish(call, Status(Code::kUnavailable, "client shut down"), {},
            Degraded::kFailure);
+    return;
+  }
+  if (!tls_error_.ok()) {
+    Finish(call, tls_error_, {}, Degraded::kNo);
     return;
   }
   if (call->request.op() == proto::Op::kNone) {

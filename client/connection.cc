@@ -1,5 +1,10 @@
 #include "client/connection.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <string>
 #include <utility>
 
@@ -18,7 +23,87 @@ Status Unavailable(std::string_view what) {
   return Status(Code::kUnavailable, what);
 }
 
+// Why a TLS handshake failed, in words an operator can act on.
+std::string HandshakeError(SSL* ssl, const boost::system::error_code& ec,
+                           const std::string& server_name) {
+  std::string text = "TLS handshake failed: " + ec.message();
+  const long verify = SSL_get_verify_result(ssl);  // NOLINT(runtime/int)
+  if (verify != X509_V_OK) {
+    text += ": ";
+    text += X509_verify_cert_error_string(verify);
+    if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
+        verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      text += " (expected '" + server_name + "')";
+    }
+  } else if (ec.category() == asio::error::get_ssl_category() ||
+             ec == asio::error::eof) {
+    text += " (is the server serving TLS, and does it accept this client?)";
+  }
+  return text;
+}
+
+// The OpenSSL error queue's last entry (the most specific), or `fallback`.
+std::string OpenSslError(const boost::system::error_code& fallback) {
+  std::string text;
+  unsigned long code;  // NOLINT(runtime/int): OpenSSL's type
+  while ((code = ERR_get_error()) != 0) {
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof(buffer));
+    text = buffer;
+  }
+  return text.empty() ? fallback.message() : text;
+}
+
+Status TlsFileError(std::string_view what, const std::string& file,
+                    const boost::system::error_code& ec) {
+  return Status::InvalidArgument("TLS: cannot load " + std::string(what) +
+                                 " '" + file + "': " + OpenSslError(ec));
+}
+
 }  // namespace
+
+Result<std::shared_ptr<asio::ssl::context>> MakeClientTlsContext(
+    const TlsOptions& options) {
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    return Status::InvalidArgument(
+        "TLS: a client certificate needs both cert_file and key_file");
+  }
+  ERR_clear_error();
+  auto context =
+      std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  boost::system::error_code ec;
+  context->set_options(
+      asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+          asio::ssl::context::no_tlsv1_1,
+      ec);
+  if (ec || SSL_CTX_set_min_proto_version(context->native_handle(),
+                                          TLS1_2_VERSION) != 1) {
+    return Status::Internal("TLS: cannot restrict to TLS 1.2+");
+  }
+  if (options.ca_file.empty()) {
+    context->set_default_verify_paths(ec);
+    if (ec) return TlsFileError("the system's default CAs", "", ec);
+  } else {
+    context->load_verify_file(options.ca_file, ec);
+    if (ec) return TlsFileError("ca_file", options.ca_file, ec);
+  }
+  context->set_verify_mode(asio::ssl::verify_peer, ec);
+  if (!options.cert_file.empty()) {
+    context->use_certificate_chain_file(options.cert_file, ec);
+    if (ec) return TlsFileError("cert_file", options.cert_file, ec);
+    context->use_private_key_file(options.key_file, asio::ssl::context::pem,
+                                  ec);
+    if (ec) return TlsFileError("key_file", options.key_file, ec);
+    if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+      return Status::InvalidArgument("TLS: key_file '" + options.key_file +
+                                     "' does not match cert_file '" +
+                                     options.cert_file + "'");
+    }
+  }
+  ERR_clear_error();
+  return context;
+}
 
 Connection::Connection(asio::io_context& io, ConnectionOptions options,
                        std::function<double()> random01)
@@ -30,7 +115,7 @@ Connection::Connection(asio::io_context& io, ConnectionOptions options,
 
 Connection::~Connection() {
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  Socket().close(ignored);
 }
 
 std::string Connection::Name() const {
@@ -90,6 +175,33 @@ void Connection::StartConnect() {
     });
   }
 
+  if (options_.tls_context) {
+    tls_ = std::make_shared<TlsStream>(socket_.get_executor(),
+                                       *options_.tls_context);
+    const std::string& name = options_.tls_server_name.empty()
+                                  ? options_.endpoint.host
+                                  : options_.tls_server_name;
+    boost::system::error_code ignored;
+    asio::ip::make_address(name, ignored);
+    if (ignored) {  // not an IP address
+      // SNI carries host names only (RFC 6066).
+      SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
+    }
+    tls_->set_verify_callback(
+        [check = asio::ssl::host_name_verification(name)](
+            bool preverified, asio::ssl::verify_context& ctx) mutable {
+          if (!check(preverified, ctx)) {
+            // Name the failure: the handshake error then says why.
+            if (preverified) {
+              X509_STORE_CTX_set_error(ctx.native_handle(),
+                                       X509_V_ERR_HOSTNAME_MISMATCH);
+            }
+            return false;
+          }
+          return true;
+        },
+        ignored);
+  }
   const uint64_t generation = generation_;
   auto self = shared_from_this();
   connect_timer_.expires_after(options_.connect_timeout);
@@ -105,7 +217,7 @@ void Connection::StartConnect() {
   const asio::ip::address address =
       asio::ip::make_address(options_.endpoint.host, ec);
   if (!ec) {
-    socket_.async_connect(
+    Socket().async_connect(
         tcp::endpoint(address, options_.endpoint.port),
         [this, self, generation](const boost::system::error_code& error) {
           OnConnected(generation, error);
@@ -123,7 +235,7 @@ void Connection::StartConnect() {
           return;
         }
         asio::async_connect(
-            socket_, results,
+            Socket(), results,
             [this, self, generation](const boost::system::error_code& e,
                                      const tcp::endpoint&) {
               OnConnected(generation, e);
@@ -138,9 +250,31 @@ void Connection::OnConnected(uint64_t generation,
     Fail("connect: " + ec.message());
     return;
   }
-  connect_timer_.cancel();
   boost::system::error_code ignored;
-  socket_.set_option(tcp::no_delay(true), ignored);
+  Socket().set_option(tcp::no_delay(true), ignored);
+  if (tls_) {
+    // Still kConnecting: connect_timeout also bounds the handshake.
+    tls_->async_handshake(
+        asio::ssl::stream_base::client,
+        [this, self = shared_from_this(), tls = tls_,
+         generation](const boost::system::error_code& error) {
+          if (generation != generation_) return;
+          if (error) {
+            Fail(HandshakeError(tls->native_handle(), error,
+                                options_.tls_server_name.empty()
+                                    ? options_.endpoint.host
+                                    : options_.tls_server_name));
+            return;
+          }
+          OnReady();
+        });
+    return;
+  }
+  OnReady();
+}
+
+void Connection::OnReady() {
+  connect_timer_.cancel();
   state_ = State::kReady;
   MaybeWrite();
   DoRead();
@@ -170,23 +304,28 @@ void Connection::MaybeWrite() {
   writing_->swap(out_);
   write_in_progress_ = true;
   const uint64_t generation = generation_;
-  asio::async_write(socket_, asio::buffer(*writing_),
-                    [this, self = shared_from_this(), buffer = writing_,
+  auto on_written = [this, self = shared_from_this(), buffer = writing_,
+                     tls = tls_,
                      generation](const boost::system::error_code& ec, size_t) {
-                      if (generation != generation_) return;
-                      write_in_progress_ = false;
-                      if (ec) {
-                        Fail("write: " + ec.message());
-                        return;
-                      }
-                      // Reuse the buffer's capacity for the next batch of
-                      // frames.
-                      if (out_.empty() && buffer.use_count() <= 2) {
-                        buffer->clear();
-                        out_.swap(*buffer);
-                      }
-                      MaybeWrite();
-                    });
+    if (generation != generation_) return;
+    write_in_progress_ = false;
+    if (ec) {
+      Fail("write: " + ec.message());
+      return;
+    }
+    // Reuse the buffer's capacity for the next batch of
+    // frames.
+    if (out_.empty() && buffer.use_count() <= 2) {
+      buffer->clear();
+      out_.swap(*buffer);
+    }
+    MaybeWrite();
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(*writing_), std::move(on_written));
+  } else {
+    asio::async_write(socket_, asio::buffer(*writing_), std::move(on_written));
+  }
 }
 
 void Connection::DoRead() {
@@ -196,20 +335,28 @@ void Connection::DoRead() {
     return;
   }
   const uint64_t generation = generation_;
-  socket_.async_read_some(
-      asio::buffer(room.data(), room.size()),
-      [this, self = shared_from_this(), decoder = decoder_, generation](
-          const boost::system::error_code& ec, size_t n) {
-        OnRead(generation, ec, n);
-      });
+  auto on_read = [this, self = shared_from_this(), decoder = decoder_,
+                  tls = tls_,
+                  generation](const boost::system::error_code& ec, size_t n) {
+    OnRead(generation, ec, n);
+  };
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(room.data(), room.size()),
+                          std::move(on_read));
+  } else {
+    socket_.async_read_some(asio::buffer(room.data(), room.size()),
+                            std::move(on_read));
+  }
 }
 
 void Connection::OnRead(uint64_t generation,
                         const boost::system::error_code& ec, size_t n) {
   if (generation != generation_) return;
   if (ec) {
-    Fail(ec == asio::error::eof ? std::string("closed by the server")
-                                : "read: " + ec.message());
+    // A TLS server closes without close_notify: stream_truncated.
+    Fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+             ? std::string("closed by the server")
+             : "read: " + ec.message());
     return;
   }
   // Keep the decoder alive across callbacks, which may fail this connection.
@@ -246,7 +393,8 @@ void Connection::Fail(std::string_view reason, bool for_good) {
   if (state_ == State::kClosed) return;
   ++generation_;
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  Socket().close(ignored);
+  tls_.reset();  // its in-flight handlers keep it alive until they run
   resolver_.cancel();
   connect_timer_.cancel();
   out_.clear();

@@ -17,6 +17,12 @@
 // next Send() reconnects; Send() fails fast with UNAVAILABLE meanwhile. This
 // bounds the connect rate against a dead endpoint.
 //
+// TLS: with tls_context set, each connect is followed by a TLS handshake
+// (verify_peer, host-name verification against tls_server_name, SNI); the
+// connect_timeout bounds connect and handshake together. A failed handshake
+// fails the connection like any other connect error, with the reason
+// (e.g. "certificate has expired").
+//
 // Thread safety: not thread-safe. Every method, and every callback, runs on
 // the thread running the io_context (the client's I/O thread).
 
@@ -24,6 +30,7 @@
 #define TALLY_CLIENT_CONNECTION_H_
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -53,7 +60,17 @@ struct ConnectionOptions {
                         .max = std::chrono::seconds(1),
                         .multiplier = 2.0,
                         .jitter = 0.2};
+  // TLS (null: plaintext): shared by the client's connections.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  std::string tls_server_name;  // empty: endpoint.host
 };
+
+// The client side's SSL context: TLS 1.2+, verify_peer against
+// options.ca_file (or the system's default CAs), the client certificate
+// for mutual TLS if set. INVALID_ARGUMENT naming the file that fails to
+// load.
+Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientTlsContext(
+    const TlsOptions& options);
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -92,6 +109,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void StartConnect();
   void OnConnected(uint64_t generation, const boost::system::error_code& ec);
+  // Connected, and past the TLS handshake if any: starts the I/O.
+  void OnReady();
+  // The TCP socket: socket_, or the one under tls_.
+  boost::asio::ip::tcp::socket& Socket() {
+    return tls_ ? tls_->next_layer() : socket_;
+  }
   void OnHello(Result<proto::Response> reply);
   void OnAuth(Result<proto::Response> reply);
   void MaybeWrite();
@@ -104,7 +127,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   const ConnectionOptions options_;
   Backoff reconnect_backoff_;
-  boost::asio::ip::tcp::socket socket_;
+  boost::asio::ip::tcp::socket socket_;  // plaintext
+  // TLS: a new stream per connect, shared with its in-flight handlers.
+  using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+  std::shared_ptr<TlsStream> tls_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer connect_timer_;
 

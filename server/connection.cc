@@ -10,7 +10,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::string PeerAddress(const asio::ip::tcp::socket& socket) {
+std::string PeerAddress(const Stream& socket) {
   boost::system::error_code ec;
   const asio::ip::tcp::endpoint peer = socket.remote_endpoint(ec);
   return ec ? std::string("unknown") : peer.address().to_string();
@@ -18,7 +18,7 @@ std::string PeerAddress(const asio::ip::tcp::socket& socket) {
 
 }  // namespace
 
-Connection::Connection(asio::ip::tcp::socket socket, Service* service,
+Connection::Connection(Stream socket, Service* service,
                        const ConnectionOptions& options)
     : socket_(std::move(socket)),
       service_(service),
@@ -58,8 +58,7 @@ void Connection::Start() {
         self->Close();
       });
     }
-    self->DoRead();
-    self->ArmTimer();  // the idle timeout, if any
+    self->Handshake();
   });
 }
 
@@ -82,6 +81,39 @@ bool Connection::AnsweredByAuth(uint64_t seq, uint64_t request_id,
   }
   if (session_.must_close()) closing_ = true;
   return true;
+}
+
+void Connection::Handshake() {
+  if (!socket_.tls()) {
+    DoRead();
+    ArmTimer();  // the idle timeout, if any
+    return;
+  }
+  handshake_timer_ =
+      std::make_unique<asio::steady_timer>(socket_.get_executor());
+  handshake_timer_->expires_after(options_.tls_handshake_timeout);
+  handshake_timer_->async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->closed_) return;  // finished or closed in time
+        LOG_EVERY_N(WARNING, 100) << "closing connection: TLS handshake not "
+                                     "finished within the timeout";
+        self->Close();
+      });
+  socket_.AsyncHandshake([self = shared_from_this()](
+                             const boost::system::error_code& ec) {
+    self->handshake_timer_->cancel();
+    if (self->closed_) return;
+    if (ec) {
+      boost::system::error_code ignored;
+      LOG_EVERY_N(WARNING, 100) << "closing connection from "
+                                << self->socket_.remote_endpoint(ignored)
+                                << ": TLS handshake failed: " << ec.message();
+      self->Close();
+      return;
+    }
+    self->DoRead();
+    self->ArmTimer();
+  });
 }
 
 void Connection::Shutdown() {

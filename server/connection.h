@@ -25,6 +25,8 @@
 // and not re-armed per read: it fires, re-checks, and re-arms. While nothing
 // is buffered the read buffer is small (idle_read_chunk) and a large one is
 // freed, so idle connections are cheap.
+// TLS: over a TLS stream, the handshake comes first; one that has not
+// finished within tls_handshake_timeout closes the connection.
 //
 // Thread safety: all work happens on the socket's strand.
 
@@ -43,6 +45,7 @@
 #include "server/auth.h"
 #include "server/limit_stats.h"
 #include "server/service.h"
+#include "server/stream.h"
 
 namespace tally {
 
@@ -62,12 +65,14 @@ struct ConnectionOptions {
   // Tokens and pre-auth limits (server/auth.h); null: no authentication,
   // every connection is admin.
   std::shared_ptr<const AuthConfig> auth;
+
+  std::chrono::milliseconds tls_handshake_timeout{10000};
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(boost::asio::ip::tcp::socket socket, Service* service,
-             const ConnectionOptions& options);
+  // `socket` is a tcp::socket, or a TLS stream over one.
+  Connection(Stream socket, Service* service, const ConnectionOptions& options);
   ~Connection();
   // Starts reading. REQUIRES: owned by a shared_ptr.
   void Start();
@@ -76,6 +81,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Shutdown();
 
  private:
+  // TLS: handshakes (bounded by tls_handshake_timeout), then reads.
+  void Handshake();
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void ProcessFrames();
@@ -109,7 +116,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes for a limit: answers `why` first when nothing else is pending.
   void CloseForLimit(const Status& why);
 
-  boost::asio::ip::tcp::socket socket_;
+  Stream socket_;
+  // TLS only: bounds the handshake.
+  std::unique_ptr<boost::asio::steady_timer> handshake_timer_;
   Service* service_;
   const ConnectionOptions options_;
   FrameDecoder decoder_;

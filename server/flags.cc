@@ -97,6 +97,23 @@ DEFINE_int64(sweep_interval_ms, 50,
              "Milliseconds between background sweeps of one shard (256 shards: "
              "every key checked every ~13 s). Each sweep is a WAL record, so "
              "replay expires exactly what the server expired.");
+DEFINE_string(tls_cert_file, "",
+              "PEM certificate (then its chain) for TLS; with it every "
+              "connection is TLS 1.2+ (no plaintext on the same port). Empty: "
+              "plaintext, for a trusted host or network only.");
+DEFINE_string(tls_key_file, "",
+              "PEM private key of --tls_cert_file; must not be readable by "
+              "other users (chmod 600), or tallyd refuses to start.");
+DEFINE_string(tls_client_ca_file, "",
+              "PEM CA certificates that sign client certificates; clients "
+              "presenting one are verified against them (mutual TLS).");
+DEFINE_bool(tls_require_client_cert, false,
+            "Refuse TLS clients without a certificate signed by "
+            "--tls_client_ca_file (mutual TLS).");
+DEFINE_int32(tls_handshake_timeout_ms, 10000,
+             "Close a connection whose TLS handshake has not finished after "
+             "this many ms (10 s: ample for a real client across a WAN, "
+             "short enough that slow handshakes cannot pile up).");
 
 DEFINE_string(token_file, "",
               "Token file (docs/security.md): one '<id> <role> "
@@ -110,9 +127,6 @@ DEFINE_bool(insecure_allow_public_bind, false,
 DEFINE_bool(allow_root, false,
             "Allow running as root (euid 0). tallyd needs no privilege: run "
             "it as its own user owning --data_dir.");
-DEFINE_string(tls_cert_file, "",
-              "TLS certificate chain (PEM). With --token_file, makes a "
-              "non-loopback --bind acceptable.");
 DEFINE_int32(auth_timeout_ms, 5000,
              "With --token_file: a connection that has not authenticated "
              "this many ms after connecting is closed (slowloris and brute "
@@ -231,6 +245,22 @@ Result<TallydConfig> ConfigFromFlags() {
       static_cast<size_t>(FLAGS_max_frame_bytes);
   config.server.connection.max_output_bytes =
       static_cast<size_t>(FLAGS_max_output_bytes);
+  if (FLAGS_tls_cert_file.empty() &&
+      (!FLAGS_tls_key_file.empty() || !FLAGS_tls_client_ca_file.empty() ||
+       FLAGS_tls_require_client_cert)) {
+    return Status::InvalidArgument(
+        "--tls_key_file, --tls_client_ca_file and --tls_require_client_cert "
+        "need --tls_cert_file");
+  }
+  if (FLAGS_tls_handshake_timeout_ms < 1) {
+    return Status::InvalidArgument("--tls_handshake_timeout_ms must be >= 1");
+  }
+  config.server.tls.cert_file = FLAGS_tls_cert_file;
+  config.server.tls.key_file = FLAGS_tls_key_file;
+  config.server.tls.client_ca_file = FLAGS_tls_client_ca_file;
+  config.server.tls.require_client_cert = FLAGS_tls_require_client_cert;
+  config.server.connection.tls_handshake_timeout =
+      std::chrono::milliseconds(FLAGS_tls_handshake_timeout_ms);
   config.journal.sweep_interval_ms = FLAGS_sweep_interval_ms;
   config.dedupe.horizon_ms = FLAGS_dedupe_horizon_ms;
   config.dedupe.max_entries = static_cast<size_t>(FLAGS_dedupe_max_ids);

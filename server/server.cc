@@ -19,6 +19,12 @@ Server::Server(Service* service, ServerOptions options)
 Server::~Server() { Stop(); }
 
 Status Server::Start() {
+  if (options_.tls.enabled()) {
+    Result<std::unique_ptr<asio::ssl::context>> context =
+        MakeServerTlsContext(options_.tls);
+    if (!context.ok()) return context.status();
+    tls_context_ = std::move(*context);
+  }
   boost::system::error_code ec;
   const asio::ip::address address = asio::ip::make_address(options_.bind, ec);
   if (ec) {
@@ -103,7 +109,9 @@ void Server::DoAccept() {
           Refuse(std::move(socket));
         } else if (!ec) {
           auto connection = std::make_shared<Connection>(
-              std::move(socket), service_, options_.connection);
+              tls_context_ ? Stream(std::move(socket), *tls_context_)
+                           : Stream(std::move(socket)),
+              service_, options_.connection);
           {
             std::lock_guard<std::mutex> lock(mu_);
             if (stopped_) return;

@@ -4,6 +4,8 @@
 // Lifecycle: Start() binds and returns (errors: address in use, bad bind
 // address); Stop() stops accepting, lets every connection flush the replies it
 // has produced, and returns once the threads have finished. Thread-safe.
+// With ServerOptions::tls, Start() first loads the TLS context (errors: bad
+// TLS files).
 
 #ifndef TALLY_SERVER_SERVER_H_
 #define TALLY_SERVER_SERVER_H_
@@ -18,6 +20,7 @@
 #include "protocol/result.h"
 #include "server/connection.h"
 #include "server/service.h"
+#include "server/tls_context.h"
 
 namespace tally {
 
@@ -36,6 +39,9 @@ struct ServerOptions {
   // gets RESOURCE_EXHAUSTED "max connections (N) reached" and is closed.
   int max_connections = 10000;
   int fd_reserve = 64;
+  // With tls.cert_file set, every connection is TLS (no plaintext on the
+  // same port).
+  TlsServerOptions tls;
 };
 
 class Server {
@@ -63,6 +69,8 @@ class Server {
 
   Service* service_;
   ServerOptions options_;
+  // Before io_: outlives every connection (and handler) io_ still holds.
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;  // null: plaintext
   boost::asio::io_context io_;
   // The acceptor and its timer live on this strand, so their handlers and
   // Stop() never touch them concurrently.

@@ -157,6 +157,10 @@ int main(int argc, char** argv) {
             << " durability="
             << (config->unsafe_no_wal ? "none"
                                       : journal_options.durability.ToString());
+  LOG(INFO) << "tls="
+            << (config->server.tls.enabled()
+                    ? (config->server.tls.require_client_cert ? "mutual" : "on")
+                    : "off (plaintext: trusted network only)");
   for (const tally::Policy* p : journal.engine()->policies().All()) {
     LOG(INFO) << "policy " << p->name
               << (p->prefix.empty() ? "" : " prefix=" + p->prefix)

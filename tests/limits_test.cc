@@ -930,7 +930,7 @@ class LowFdTallyd {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       const std::string data = "--data_dir=" + dir_;
-      execl(path, path, "--port=0", "--threads=2", "--durability=os",
+      execl(path, path, "--allow_root", "--port=0", "--threads=2", "--durability=os",
             data.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }

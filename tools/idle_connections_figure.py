@@ -40,7 +40,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     data = tempfile.mkdtemp(prefix="tally-p6-")
     proc = subprocess.Popen(
-        [tallyd, "--port=0", "--threads=2", "--durability=os",
+        [tallyd, "--allow_root", "--port=0", "--threads=2", "--durability=os",
          f"--data_dir={data}", f"--max_connections={n + 100}"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -21,7 +21,7 @@ PACKAGES=(
   redis-server postgresql gnuplot-nox  # perf/compare.sh: the peers, the chart
   clang-format clang-tidy
   clang libclang-rt-14-dev  # tools/fuzz.sh: libFuzzer + ASan/UBSan runtimes
-  libssl-dev  # libcrypto: token digests (server/auth.cc)
+  libssl-dev openssl  # TLS (server, client library), token digests, test PKI
 )
 
 missing=()

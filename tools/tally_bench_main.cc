@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
                "Run the storage engine in this process");
   app.add_option("--host", host, "tallyd address (network mode)");
   app.add_option("--port", port, "tallyd port (network mode)");
+  std::string tls_ca_file;
+  app.add_option("--tls_ca_file", tls_ca_file,
+                 "Connect over TLS, verifying tallyd's certificate against "
+                 "this PEM CA and --host (network mode)");
   app.add_option("--connections,-c", options.connections,
                  "Closed-loop connections; in --embedded mode, worker threads "
                  "(default 1: "
@@ -47,8 +51,8 @@ int main(int argc, char** argv) {
   options.w1.t0_ms = tally::bench::WallSecondMs();
   tally::bench::BenchReport report =
       embedded ? tally::bench::RunEmbedded(options)
-               : tally::bench::RunNetwork(options, host,
-                                          static_cast<uint16_t>(port));
+               : tally::bench::RunNetwork(
+                     options, host, static_cast<uint16_t>(port), tls_ca_file);
   tally::bench::PrintTable(report);
   if (json) std::cout << tally::bench::ToJson(report) << std::endl;
   return report.selfcheck == "ok" ? 0 : 1;

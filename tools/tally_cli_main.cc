@@ -208,6 +208,20 @@ int main(int argc, char** argv) {
                  "or $TALLY_TOKEN)");
   app.add_option("--token_file", token_file,
                  "File whose first line is the authentication token");
+  tally::TlsOptions tls;
+  app.add_flag("--tls", tls.enabled,
+               "Connect over TLS (tallyd --tls_cert_file); the server's "
+               "certificate and name are always verified");
+  app.add_option("--tls_ca_file", tls.ca_file,
+                 "PEM CA bundle for the server's certificate (default: the "
+                 "system's CAs)");
+  app.add_option("--tls_server_name", tls.server_name,
+                 "Name the certificate must carry, sent as SNI (default: "
+                 "--host)");
+  app.add_option("--tls_cert_file", tls.cert_file,
+                 "PEM client certificate for mutual TLS");
+  app.add_option("--tls_key_file", tls.key_file,
+                 "PEM private key of --tls_cert_file");
   app.set_version_flag("--version", "tally " TALLY_VERSION);
   app.prefix_command();  // everything from the first command word is its args
   app.footer(CommandList());
@@ -225,6 +239,10 @@ int main(int argc, char** argv) {
   tally::ClientOptions client_options =
       CliClientOptions(host, port, timeout_seconds);
   client_options.auth_token = std::move(*auth_token);
+  // Any --tls_* option implies --tls: never fall back to plaintext silently.
+  tls.enabled = tls.enabled || !tls.ca_file.empty() ||
+                !tls.server_name.empty() || !tls.cert_file.empty();
+  client_options.tls = tls;
   tally::Client client(std::move(client_options));
 
   if (!args.empty()) {

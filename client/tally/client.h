@@ -101,6 +101,18 @@ enum class CircuitState : uint8_t { kClosed, kOpen, kHalfOpen, kForcedOpen };
 std::string_view DegradedName(Degraded d);
 std::string_view CircuitStateName(CircuitState s);
 
+// TLS to tallyd (--tls_cert_file). The server's certificate is always
+// verified: its chain against ca_file (or the system's CAs), and its name
+// (DNS or IP SAN) against server_name, which is also sent as SNI. There is
+// no switch to turn verification off.
+struct TlsOptions {
+  bool enabled = false;
+  std::string ca_file;      // PEM CA bundle; empty: the system's default CAs
+  std::string server_name;  // expected name; empty: each endpoint's host
+  std::string cert_file;    // client certificate (PEM, chain) for mutual TLS
+  std::string key_file;     // its private key (PEM)
+};
+
 struct ClientOptions {
   std::vector<Endpoint> endpoints = {Endpoint{}};
   std::chrono::milliseconds connect_timeout{200};
@@ -119,6 +131,9 @@ struct ClientOptions {
   // --token_file). Never logged, and not settable by FromUri (URIs end up
   // in logs).
   std::string auth_token;
+  // A connection's TLS handshake counts against connect_timeout. A file that
+  // cannot be loaded fails every call with INVALID_ARGUMENT naming it.
+  TlsOptions tls;
 
   // "tally://h1:7379,h2:7380?timeout=5ms&connect_timeout=100ms&pool_size=2
   //  &max_in_flight=1024&retries=3&fallback=error|default|last_known"

@@ -6,8 +6,8 @@
 namespace tally::bench {
 
 BenchReport RunNetwork(const RunOptions& options, const std::string& host,
-                       uint16_t port) {
-  TallySystem tally(host, port);
+                       uint16_t port, const std::string& tls_ca_file) {
+  TallySystem tally(host, port, tls_ca_file);
   return RunSystem(options, &tally);
 }
 

@@ -19,8 +19,9 @@
 
 namespace tally::bench {
 
+// `tls_ca_file` non-empty: TLS, the server verified against that CA.
 BenchReport RunNetwork(const RunOptions& options, const std::string& host,
-                       uint16_t port);
+                       uint16_t port, const std::string& tls_ca_file = "");
 
 }  // namespace tally::bench
 

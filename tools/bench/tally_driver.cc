@@ -15,6 +15,7 @@ constexpr uint32_t kAllAggs =
 
 class TallyConnection : public SystemConnection {
  public:
+  explicit TallyConnection(boost::asio::ssl::context* tls) : conn_(tls) {}
   Status Open(const std::string& host, uint16_t port) {
     return conn_.Connect(host, port);
   }
@@ -105,11 +106,19 @@ class TallyConnection : public SystemConnection {
 
 }  // namespace
 
-TallySystem::TallySystem(std::string host, uint16_t port)
-    : host_(std::move(host)), port_(port) {}
+TallySystem::TallySystem(std::string host, uint16_t port,
+                         std::string tls_ca_file)
+    : host_(std::move(host)), port_(port) {
+  if (!tls_ca_file.empty()) {
+    tls_ = std::make_unique<boost::asio::ssl::context>(
+        boost::asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    tls_->load_verify_file(tls_ca_file, ec);  // a bad file fails Connect()
+  }
+}
 
 Result<std::unique_ptr<SystemConnection>> TallySystem::Connect() {
-  auto conn = std::make_unique<TallyConnection>();
+  auto conn = std::make_unique<TallyConnection>(tls_.get());
   Status s = conn->Open(host_, port_);
   if (!s.ok()) return s;
   return std::unique_ptr<SystemConnection>(std::move(conn));
@@ -120,7 +129,7 @@ SystemStats TallySystem::Stats() {
   SystemStats stats;
   stats.memory_kind = "tallyd RSS";
   if (!info_) {
-    info_ = std::make_unique<WireConnection>();
+    info_ = std::make_unique<WireConnection>(tls_.get());
     if (!info_->Connect(host_, port_).ok()) {
       info_.reset();
       return stats;

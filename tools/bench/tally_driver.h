@@ -14,7 +14,8 @@ namespace tally::bench {
 
 class TallySystem : public System {
  public:
-  TallySystem(std::string host, uint16_t port);
+  // `tls_ca_file` non-empty: every connection is TLS, verified against it.
+  TallySystem(std::string host, uint16_t port, std::string tls_ca_file = "");
   std::string name() const override { return "tally"; }
   Result<std::unique_ptr<SystemConnection>> Connect() override;
   // cpu_seconds, rss_bytes (memory) and used_bytes (accounted) from INFO.
@@ -23,6 +24,7 @@ class TallySystem : public System {
  private:
   const std::string host_;
   const uint16_t port_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;  // null: plaintext
   std::mutex mu_;
   std::unique_ptr<WireConnection> info_;  // guarded by mu_
 };

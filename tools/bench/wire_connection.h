@@ -9,7 +9,9 @@
 #define TALLY_TOOLS_BENCH_WIRE_CONNECTION_H_
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "protocol/frame.h"
@@ -20,7 +22,9 @@ namespace tally::bench {
 
 class WireConnection {
  public:
-  WireConnection();
+  // With `tls` (not owned; outlives the connection), connects over TLS,
+  // verifying the server against `host`.
+  explicit WireConnection(boost::asio::ssl::context* tls = nullptr);
   Status Connect(const std::string& host, uint16_t port);
   // Sends one request and waits for its reply.
   Result<proto::Response> Call(const proto::Request& request);
@@ -28,6 +32,9 @@ class WireConnection {
  private:
   boost::asio::io_context io_;
   boost::asio::ip::tcp::socket socket_;
+  boost::asio::ssl::context* tls_context_;
+  // TLS: the stream over socket_ (null: plaintext).
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
   FrameDecoder decoder_;
   std::vector<uint8_t> out_;
   uint64_t next_id_ = 1;
