@@ -930,8 +930,8 @@ class LowFdTallyd {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       const std::string data = "--data_dir=" + dir_;
-      execl(path, path, "--allow_root", "--port=0", "--threads=2", "--durability=os",
-            data.c_str(), static_cast<char*>(nullptr));
+      execl(path, path, "--allow_root", "--port=0", "--threads=2",
+            "--durability=os", data.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     close(out[1]);
