@@ -227,7 +227,13 @@ Result<std::optional<Frame>> FrameDecoder::Next() {
   if (avail - kFrameHeaderSize < body_length) return std::optional<Frame>();
 
   const uint8_t* body = data + kFrameHeaderSize;
-  if (reinterpret_cast<uintptr_t>(body) % 8 != 0) {
+  if (body_length == 0) {
+    // Nothing to copy (and scratch_ may not exist yet: memcpy to a null
+    // pointer is undefined even for 0 bytes); still hand out an aligned
+    // pointer, as for every body.
+    static constexpr uint64_t kEmptyBody = 0;
+    body = reinterpret_cast<const uint8_t*>(&kEmptyBody);
+  } else if (reinterpret_cast<uintptr_t>(body) % 8 != 0) {
     if (scratch_capacity_ < body_length) {
       scratch_ =
           std::make_unique_for_overwrite<uint64_t[]>(WordsFor(body_length));

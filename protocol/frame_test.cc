@@ -126,6 +126,22 @@ TEST(FrameTest, EmptyBodyIsAValidFrame) {
   EXPECT_EQ(frames[0].second, "");
 }
 
+// Found by fuzz_response_decode: an empty body right after a body of odd
+// length starts unaligned, and was "copied" to a scratch buffer that did not
+// exist yet (memcpy from a null pointer, UBSan).
+TEST(FrameTest, EmptyBodyAtAnUnalignedOffsetDecodes) {
+  std::vector<uint8_t> bytes = MakeFrame(1, "abc");
+  const std::vector<uint8_t> empty = MakeFrame(2, "");
+  bytes.insert(bytes.end(), empty.begin(), empty.end());
+  Status error;
+  FrameDecoder decoder;
+  auto frames = Drain(decoder, bytes, &error);
+  ASSERT_TRUE(error.ok()) << error.ToString();
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[1].first, 2u);
+  EXPECT_EQ(frames[1].second, "");
+}
+
 TEST(FrameTest, ByteByByteFeedingYieldsTheFrameOnceComplete) {
   std::vector<uint8_t> bytes = MakeFrame(9, "byte by byte");
   FrameDecoder decoder;
