@@ -17,6 +17,10 @@
 // delete, optionally only of keys starting with one of its prefixes; an item
 // outside them fails alone with NO_PERMISSION) and admin (everything).
 //
+// Implemented in tokens.cc (token files, secrets, TokenStore), auth.cc
+// (AuthThrottle, DenialLog, Session) and bind_policy.cc (the start-time
+// exposure checks).
+//
 // Thread safety: TokenStore, AuthThrottle and DenialLog are thread-safe;
 // a Session belongs to one connection (its strand).
 
