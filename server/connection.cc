@@ -25,6 +25,7 @@ Connection::Connection(Stream socket, Service* service,
       options_(options),
       decoder_(options.max_frame_body, FrameKind::kRequest),
       limit_stats_(service->limit_stats()),
+      command_stats_(service->command_stats()),
       timer_(socket_.get_executor()),
       last_frame_(SteadyClock::now()),
       session_(options.auth, PeerAddress(socket_)),
@@ -39,6 +40,17 @@ Connection::Connection(Stream socket, Service* service,
 
 Connection::~Connection() {
   limit_stats_->connections_current.fetch_sub(1, std::memory_order_relaxed);
+  // Requests never answered (closed first) leave the in-flight gauge.
+  int64_t unanswered = 0;
+  for (const Slot& slot : slots_) unanswered += slot.reply ? 0 : 1;
+  if (unanswered > 0) command_stats_->Abandoned(unanswered);
+}
+
+uint64_t Connection::NewSlot(std::chrono::steady_clock::time_point received) {
+  slots_.emplace_back();
+  slots_.back().received = received;
+  command_stats_->Started();
+  return slot_base_ + slots_.size() - 1;
 }
 
 void Connection::Start() {
@@ -176,6 +188,7 @@ void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
     return;
   }
   decoder_.Commit(n);
+  command_stats_->NetInput(n);
   const uint64_t slots_before = slot_base_ + slots_.size();
   ProcessFrames();
   TrackFrame(n, slot_base_ + slots_.size() != slots_before);
@@ -322,8 +335,7 @@ void Connection::ProcessFrames() {
                            : limit_stats_->protocol_error);
       LOG_EVERY_N(WARNING, 100)
           << "closing connection: " << next.status().ToString();
-      slots_.emplace_back();
-      Complete(slot_base_ + slots_.size() - 1, 0,
+      Complete(NewSlot(std::chrono::steady_clock::now()), 0,
                proto::Response::Error(next.status()));
       closing_ = true;
       return;
@@ -332,15 +344,15 @@ void Connection::ProcessFrames() {
     const Frame& frame = **next;
     const auto received = std::chrono::steady_clock::now();
     last_frame_ = received;
-    const uint64_t seq = slot_base_ + slots_.size();
+    const uint64_t seq = NewSlot(received);
     const uint64_t request_id = frame.header.request_id;
-    slots_.emplace_back();
     Result<proto::Request> request =
         DecodeRequest(frame.body, options_.max_frame_body);
     if (!request.ok()) {
       Complete(seq, request_id, proto::Response::Error(request.status()));
       continue;
     }
+    slots_.back().op = request->op();
     std::vector<size_t> denied;  // items outside a writer's key prefixes
     if (AnsweredByAuth(seq, request_id, &*request, &denied)) continue;
     std::optional<proto::Response> now = service_->Handle(
@@ -372,6 +384,15 @@ void Connection::ProcessFrames() {
 
 void Connection::Complete(uint64_t seq, uint64_t request_id,
                           const proto::Response& response) {
+  {
+    const Slot& slot = slots_[seq - slot_base_];
+    command_stats_->Record(
+        slot.op, response.code,
+        static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - slot.received)
+                .count()));
+  }
   if (seq == slot_base_) {
     // Next in order (the usual case): straight to the output.
     AppendFrame(&pending_, FrameKind::kResponse, request_id,
@@ -382,10 +403,10 @@ void Connection::Complete(uint64_t seq, uint64_t request_id,
     std::vector<uint8_t> bytes;
     AppendFrame(&bytes, FrameKind::kResponse, request_id,
                 EncodeResponse(response));
-    slots_[seq - slot_base_] = std::move(bytes);
+    slots_[seq - slot_base_].reply = std::move(bytes);
   }
-  while (!slots_.empty() && slots_.front().has_value()) {
-    const std::vector<uint8_t>& ready = *slots_.front();
+  while (!slots_.empty() && slots_.front().reply.has_value()) {
+    const std::vector<uint8_t>& ready = *slots_.front().reply;
     pending_.insert(pending_.end(), ready.begin(), ready.end());
     slots_.pop_front();
     ++slot_base_;
@@ -409,6 +430,7 @@ void Connection::MaybeWrite() {
 
 void Connection::OnWrite(const boost::system::error_code& ec) {
   writing_now_ = false;
+  if (!ec) command_stats_->NetOutput(writing_.size());
   writing_.clear();
   if (ec) {
     Close();

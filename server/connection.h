@@ -43,6 +43,7 @@
 
 #include "protocol/frame.h"
 #include "server/auth.h"
+#include "server/command_stats.h"
 #include "server/limit_stats.h"
 #include "server/service.h"
 #include "server/stream.h"
@@ -124,9 +125,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   FrameDecoder decoder_;
   std::vector<uint8_t> pending_;  // replies not yet handed to the socket
   std::vector<uint8_t> writing_;  // replies being written
-  // Replies of requests from slot_base_ on, in request order; nullopt
-  // while the request is still in the journal.
-  std::deque<std::optional<std::vector<uint8_t>>> slots_;
+  // A request from its frame to its reply; `op` and `received` feed the
+  // per-command statistics (server/command_stats.h).
+  struct Slot {
+    std::optional<std::vector<uint8_t>> reply;  // nullopt: not answered yet
+    proto::Op op = proto::Op::kNone;
+    std::chrono::steady_clock::time_point received;
+  };
+  // Adds the slot of a request received at `received`; returns its seq.
+  uint64_t NewSlot(std::chrono::steady_clock::time_point received);
+  // Replies of requests from slot_base_ on, in request order.
+  std::deque<Slot> slots_;
   uint64_t slot_base_ = 0;
   // Requests answered later (mutations, and reads ordered behind them).
   size_t deferred_ = 0;
@@ -137,6 +146,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Limits.
   LimitStats* limit_stats_;
+  CommandStats* command_stats_;
   boost::asio::steady_timer timer_;
   SteadyClock::time_point timer_at_;  // expiry of the armed timer
   uint64_t timer_generation_ = 0;     // the armed wait's; others are stale

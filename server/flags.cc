@@ -57,6 +57,17 @@ DEFINE_int32(max_frame_bytes, 1 << 20,
 DEFINE_int32(max_output_bytes, 8 << 20,
              "Replies buffered per connection before tallyd stops reading "
              "from it (8 MiB: a client that never reads cannot grow memory).");
+DEFINE_int32(metrics_port, 0,
+             "Port of the Prometheus endpoint (GET /metrics, /healthz; "
+             "docs/operations.md, Metrics). 0 disables it (the default, so "
+             "that tools and tests starting tallyd need no second port; the "
+             "packaged config sets 9479). -1 picks a free port, printed as "
+             "'tallyd metrics port=N' before the ready line.");
+DEFINE_string(metrics_bind, "127.0.0.1",
+              "Address of the metrics endpoint. It has no authentication: "
+              "loopback by default; a non-loopback address is allowed (a "
+              "Prometheus server scrapes from elsewhere) and warned about at "
+              "every start.");
 DEFINE_int32(max_connections, 10000,
              "Most client connections at once (like Redis maxclients); "
              "lowered at start to RLIMIT_NOFILE minus 64 descriptors kept for "
@@ -237,6 +248,22 @@ Result<TallydConfig> ConfigFromFlags() {
     auth->auth_timeout = std::chrono::milliseconds(FLAGS_auth_timeout_ms);
     config.server.connection.auth = std::move(auth);
   }
+  if (FLAGS_metrics_port < -1 || FLAGS_metrics_port > 65535) {
+    return Status::InvalidArgument(
+        "--metrics_port must be -1 (any free port), 0 (off) or 1..65535");
+  }
+  config.metrics_enabled = FLAGS_metrics_port != 0;
+  config.metrics.port =
+      static_cast<uint16_t>(FLAGS_metrics_port < 0 ? 0 : FLAGS_metrics_port);
+  config.metrics.bind = FLAGS_metrics_bind;
+  if (config.metrics_enabled && !IsLoopbackAddress(FLAGS_metrics_bind)) {
+    config.metrics_warning =
+        "--metrics_bind=" + FLAGS_metrics_bind +
+        " is not loopback: anyone who can reach it reads tallyd's load, "
+        "sizes and error rates (never a key). Firewall it to the "
+        "Prometheus servers.";
+  }
+  config.service.revision = TALLY_REVISION;
   config.server.bind = FLAGS_bind;
   config.server.port = static_cast<uint16_t>(FLAGS_port);
   config.server.threads = FLAGS_threads;

@@ -10,6 +10,7 @@
 
 #include "protocol/result.h"
 #include "server/auth.h"
+#include "server/metrics_server.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/dedupe_table.h"
@@ -35,6 +36,10 @@ struct TallydConfig {
   bool allow_root = false;
   // The bind policy's warning, logged at every start (empty: none).
   std::string bind_warning;
+  // The Prometheus endpoint (--metrics_port, --metrics_bind).
+  bool metrics_enabled = false;
+  MetricsServerOptions metrics;
+  std::string metrics_warning;  // a non-loopback --metrics_bind
 };
 
 // "64M" -> 64 MiB: digits with an optional K/M/G suffix (powers of 1024).

@@ -1,15 +1,10 @@
 #include "server/service.h"
 
 #include <glog/logging.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <future>
-#include <iomanip>
 #include <memory>
-#include <sstream>
 
 #include "protocol/validation.h"
 #include "storage/wal_record.h"
@@ -17,21 +12,6 @@
 namespace tally {
 
 namespace {
-
-double ProcessCpuSeconds() {
-  rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) /
-             1e6;
-}
-
-int64_t ProcessRssBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
 
 proto::Aggregates ToWire(const Answer& a) {
   return {.count = a.count,
@@ -466,129 +446,6 @@ proto::Response Service::DoHello(const proto::HelloRequest& request) {
       .server_version = options_.version,
       .protocol_version = std::min(request.protocol_version, kProtocolVersion),
       .server_time_ms = clock_->NowMs()});
-}
-
-proto::Response Service::DoInfo(const proto::InfoRequest& request) {
-  // Redis INFO style: "# Section" then "field:value" lines.
-  const std::string& want = request.section;
-  auto wanted = [&want](const char* name) {
-    return want.empty() || want == "all" || want == name;
-  };
-  const EngineStats s = engine_->Stats();
-  const DedupeStats d = journal_->dedupe()->Stats();
-  std::ostringstream out;
-  if (wanted("server")) {
-    out << "# Server\nserver:" << options_.server_name
-        << "\nversion:" << options_.version
-        << "\nprotocol_version:" << kProtocolVersion << "\nuptime_seconds:"
-        << std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::steady_clock::now() - started_)
-               .count()
-        << "\nserver_time_ms:" << clock_->NowMs()
-        << "\ncpu_seconds:" << ProcessCpuSeconds() << "\n\n";
-  }
-  if (wanted("memory")) {
-    out << "# Memory\nused_bytes:" << s.bytes + d.bytes
-        << "\nengine_bytes:" << s.bytes << "\ntable_bytes:" << s.table_bytes
-        << "\ndedupe_bytes:" << d.bytes << "\nrss_bytes:" << ProcessRssBytes()
-        << "\n\n";
-  }
-  if (wanted("keyspace")) {
-    out << "# Keyspace\nkeys:" << s.keys << "\nbuckets:" << s.buckets
-        << "\nraw_keys_converted:" << s.converted_keys
-        << "\nexpired_keys:" << s.expired_keys
-        << "\nexpired_buckets:" << s.expired_buckets
-        << "\ndeleted_keys:" << s.deleted_keys << "\n\n";
-  }
-  if (wanted("stats")) {
-    out << "# Stats\nrequests:" << requests_.load() << "\nadds:" << s.adds
-        << "\nqueries:" << s.queries
-        << "\nrejected_time_out_of_range:" << s.rejected_time
-        << "\nrejected_overflow:" << s.rejected_overflow
-        << "\nrejected_invalid:" << s.rejected_invalid
-        << "\ndeadline_exceeded:" << deadline_exceeded_.load()
-        << "\nidempotency_ids:" << d.entries
-        << "\nidempotent_duplicates:" << d.duplicates
-        << "\nidempotency_conflicts:" << d.conflicts
-        << "\nidempotency_evicted_early:" << d.evicted_early << "\n\n";
-  }
-  if (wanted("limits")) {
-    const LimitStats& l = limit_stats_;
-    auto get = [](const LimitStats::Counter& c) {
-      return c.load(std::memory_order_relaxed);
-    };
-    out << "# Limits\nmax_connections:" << get(l.max_connections)
-        << "\nconnections_current:" << get(l.connections_current)
-        << "\nconnections_total:" << get(l.connections_total)
-        << "\nmax_key_bytes:" << options_.max_key_bytes
-        << "\nmax_batch_items:" << options_.max_batch_items
-        << "\nmax_memory:" << options_.max_memory
-        << "\nengine_memory_bytes:" << engine_->memory_bytes()
-        << "\nrejected_max_connections:" << get(l.rejected_max_connections)
-        << "\naccept_retries:" << get(l.accept_retries)
-        << "\nclosed_frame_timeout:" << get(l.frame_timeout)
-        << "\nclosed_idle_timeout:" << get(l.idle_timeout)
-        << "\nclosed_frame_too_large:" << get(l.frame_too_large)
-        << "\nclosed_protocol_error:" << get(l.protocol_error)
-        << "\noutput_paused:" << get(l.output_paused)
-        << "\nin_flight_paused:" << get(l.in_flight_paused)
-        << "\nrejected_max_memory:" << get(l.max_memory)
-        << "\nrejected_key_too_long:" << get(l.key_too_long)
-        << "\nrejected_batch_too_large:" << get(l.batch_too_large) << "\n\n";
-  }
-  if (wanted("persistence")) {
-    const JournalStats j = journal_->Stats();
-    const RecoveryReport& r = journal_->recovery_report();
-    out << "# Persistence\nwal:" << (j.wal ? "on" : "off (--unsafe_no_wal)")
-        << "\ndurability:"
-        << (j.wal ? journal_->options().durability.ToString() : "none")
-        << "\ndata_dir:" << journal_->options().data_dir
-        << "\nwritten_lsn:" << j.written_lsn
-        << "\ndurable_lsn:" << j.durable_lsn
-        << "\napplied_lsn:" << journal_->applied_lsn()
-        << "\nwal_records:" << j.records << "\nwal_groups:" << j.groups
-        << "\nwal_mean_group_records:" << j.mean_group_records
-        << "\nwal_bytes_written:" << j.bytes_written
-        << "\nwal_segments:" << j.wal_segments
-        << "\nwal_disk_bytes:" << j.wal_bytes << "\nfsyncs:" << j.syncs
-        << "\nfsync_p50_us:" << j.sync_p50_us
-        << "\nfsync_p99_us:" << j.sync_p99_us
-        << "\nfsync_max_us:" << j.sync_max_us
-        << "\nwrite_failed:" << (j.write_failed ? 1 : 0)
-        << "\nlast_write_error:" << j.last_write_error
-        << "\nrejected_not_persisted:" << j.rejected_not_persisted
-        << "\nrejected_busy:" << j.rejected_busy
-        << "\nwal_queue_bytes:" << j.queue_bytes
-        << "\nsnapshots:" << j.snapshots
-        << "\nsnapshot_failures:" << j.snapshot_failures
-        << "\nlast_snapshot_lsn:" << j.last_snapshot_lsn
-        << "\nlast_snapshot_seconds:" << j.last_snapshot_seconds
-        << "\nlast_snapshot_pause_seconds:" << j.last_snapshot_pause_seconds
-        << "\nlast_snapshot_bytes:" << j.last_snapshot_bytes
-        << "\nlast_snapshot_error:" << j.last_snapshot_error
-        << "\nrecovery_mode:" << RecoveryModeName(r.mode)
-        << "\nrecovery_snapshot:" << r.snapshot
-        << "\nrecovery_records_replayed:" << r.records_replayed
-        << "\nrecovery_seconds:" << r.seconds
-        << "\nrecovery_truncated_bytes:" << r.truncated_bytes
-        << "\nrecovery_discarded_records:" << r.discarded_records
-        << "\nrecovery_report:" << r.Summary() << "\n\n";
-  }
-  // Not part of "all": digests walk every key.
-  if (want == "debug" && options_.enable_debug_info) {
-    out << "# Debug\napplied_lsn:" << journal_->applied_lsn()
-        << "\nengine_digest:" << std::hex << std::setw(16) << std::setfill('0')
-        << engine_->Digest() << "\ndedupe_digest:" << std::setw(16)
-        << journal_->dedupe()->Digest() << std::dec << "\n\n";
-  }
-  std::string text = out.str();
-  if (text.empty()) {
-    return proto::Response::Error(Status::InvalidArgument(
-        "unknown INFO section '" + want +
-        "' (server, memory, keyspace, stats, limits, persistence, debug, "
-        "all)"));
-  }
-  return Ok(proto::InfoResult{std::move(text)});
 }
 
 ServiceStats Service::Stats() const {

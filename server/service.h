@@ -26,6 +26,7 @@
 
 #include "protocol/limits.h"
 #include "protocol/messages.h"
+#include "server/command_stats.h"
 #include "server/limit_stats.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
@@ -36,6 +37,9 @@ namespace tally {
 struct ServiceOptions {
   std::string server_name = "tallyd";
   std::string version = "0.1.0";
+  // The source revision (git), for tally_build_info; "unknown" if not built
+  // from a git checkout.
+  std::string revision = "unknown";
   uint32_t default_scan_count = 100;
   // Answers INFO debug (state digests; costly, so never part of "all").
   bool enable_debug_info = true;
@@ -90,6 +94,11 @@ class Service {
   Engine* engine() const { return engine_; }
   // Limit counters, bumped by the server and connections too (INFO limits).
   LimitStats* limit_stats() { return &limit_stats_; }
+  // Per-command statistics, recorded by connections (INFO commandstats,
+  // errorstats, latencystats; /metrics).
+  CommandStats* command_stats() { return &command_stats_; }
+  Journal* journal() const { return journal_; }
+  const ServiceOptions& options() const { return options_; }
 
  private:
   // Validates, logs and applies a request's adds; `then` gets the results.
@@ -120,6 +129,7 @@ class Service {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> deadline_exceeded_{0};
   LimitStats limit_stats_;
+  CommandStats command_stats_;
 };
 
 }  // namespace tally

@@ -11,8 +11,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "server/flags.h"
+#include "server/metrics_exporter.h"
+#include "server/metrics_server.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/engine.h"
@@ -167,6 +170,24 @@ int main(int argc, char** argv) {
               << " tiers=\"" << tally::FormatTiers(p->tiers)
               << "\" distinct=" << (p->track_distinct ? "on" : "off");
   }
+  // The Prometheus endpoint: its own thread, so scrapes never wait on
+  // requests (server/metrics_server.h).
+  std::unique_ptr<tally::MetricsServer> metrics;
+  if (config->metrics_enabled) {
+    if (!config->metrics_warning.empty())
+      LOG(WARNING) << config->metrics_warning;
+    metrics = std::make_unique<tally::MetricsServer>(
+        config->metrics, [&service] { return tally::RenderMetrics(&service); });
+    if (tally::Status s = metrics->Start(); !s.ok()) {
+      LOG(ERROR) << "tallyd: " << s.ToString();
+      server.Stop();
+      journal.Stop();
+      return kExitStartup;
+    }
+    LOG(INFO) << "metrics on http://" << config->metrics.bind << ":"
+              << metrics->port() << "/metrics";
+    std::printf("tallyd metrics port=%u\n", metrics->port());
+  }
   // Machine-readable readiness line for scripts and tests.
   std::printf("tallyd ready port=%u\n", server.port());
   std::fflush(stdout);
@@ -196,6 +217,7 @@ int main(int argc, char** argv) {
   // Stop accepting and finish in-flight requests (their WAL records
   // complete), then sync, snapshot and stop the journal.
   const auto stop_started = std::chrono::steady_clock::now();
+  if (metrics) metrics->Stop();
   server.Stop();
   journal.Stop();
   LOG(INFO) << "tallyd: stopped in "

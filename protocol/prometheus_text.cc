@@ -1,0 +1,114 @@
+#include "protocol/prometheus_text.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace tally {
+
+std::string PromWriter::FormatValue(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  // Counters are integers: print them exactly, without an exponent, up to
+  // 2^53 (beyond, a double is no longer exact anyway).
+  if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0) {
+    return std::to_string(static_cast<int64_t>(value));
+  }
+  char buffer[32];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, ec == std::errc() ? end : buffer);
+}
+
+std::string PromWriter::EscapeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string PromWriter::EscapeHelp(std::string_view help) {
+  std::string out;
+  out.reserve(help.size());
+  for (const char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void PromWriter::Family(std::string_view name, std::string_view help,
+                        std::string_view type) {
+  out_ += "# HELP ";
+  out_ += name;
+  out_ += ' ';
+  out_ += EscapeHelp(help);
+  out_ += "\n# TYPE ";
+  out_ += name;
+  out_ += ' ';
+  out_ += type;
+  out_ += '\n';
+}
+
+void PromWriter::WriteLabels(Labels labels, std::string_view extra_name,
+                             std::string_view extra_value) {
+  if (labels.size() == 0 && extra_name.empty()) return;
+  out_ += '{';
+  bool first = true;
+  auto one = [&](std::string_view name, std::string_view value) {
+    if (!first) out_ += ',';
+    first = false;
+    out_ += name;
+    out_ += "=\"";
+    out_ += EscapeLabelValue(value);
+    out_ += '"';
+  };
+  for (const Label& label : labels) one(label.first, label.second);
+  if (!extra_name.empty()) one(extra_name, extra_value);
+  out_ += '}';
+}
+
+void PromWriter::Sample(std::string_view name, Labels labels, double value) {
+  out_ += name;
+  WriteLabels(labels);
+  out_ += ' ';
+  out_ += FormatValue(value);
+  out_ += '\n';
+}
+
+void PromWriter::Histogram(std::string_view name, Labels labels,
+                           std::span<const double> bounds,
+                           std::span<const uint64_t> cumulative, double sum,
+                           uint64_t count) {
+  const std::string bucket = std::string(name) + "_bucket";
+  for (size_t i = 0; i < bounds.size() && i < cumulative.size(); ++i) {
+    out_ += bucket;
+    WriteLabels(labels, "le", FormatValue(bounds[i]));
+    out_ += ' ';
+    out_ += FormatValue(static_cast<double>(cumulative[i]));
+    out_ += '\n';
+  }
+  out_ += bucket;
+  WriteLabels(labels, "le", "+Inf");
+  out_ += ' ';
+  out_ += FormatValue(static_cast<double>(count));
+  out_ += '\n';
+  Sample(std::string(name) + "_sum", labels, sum);
+  Sample(std::string(name) + "_count", labels, static_cast<double>(count));
+}
+
+}  // namespace tally

@@ -1,0 +1,61 @@
+#include "protocol/prometheus_text.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace tally {
+namespace {
+
+TEST(PromWriterTest, FamilyWritesHelpAndType) {
+  PromWriter w;
+  w.Family("tally_keys", "Keys held.\nSecond line \\ end", "gauge");
+  EXPECT_EQ(w.text(),
+            "# HELP tally_keys Keys held.\\nSecond line \\\\ end\n"
+            "# TYPE tally_keys gauge\n");
+}
+
+TEST(PromWriterTest, LabelValuesAreEscaped) {
+  PromWriter w;
+  w.Sample("m", {{"a", "x\"y"}, {"b", "back\\slash\nnl"}}, 1);
+  EXPECT_EQ(w.text(), "m{a=\"x\\\"y\",b=\"back\\\\slash\\nnl\"} 1\n");
+}
+
+TEST(PromWriterTest, NumbersFollowTheFormat) {
+  EXPECT_EQ(PromWriter::FormatValue(0), "0");
+  EXPECT_EQ(PromWriter::FormatValue(12345678901234.0), "12345678901234");
+  EXPECT_EQ(PromWriter::FormatValue(-3), "-3");
+  EXPECT_EQ(PromWriter::FormatValue(0.25), "0.25");
+  EXPECT_EQ(PromWriter::FormatValue(1e-05), "1e-05");
+  EXPECT_EQ(PromWriter::FormatValue(std::numeric_limits<double>::infinity()),
+            "+Inf");
+  EXPECT_EQ(PromWriter::FormatValue(-std::numeric_limits<double>::infinity()),
+            "-Inf");
+  EXPECT_EQ(PromWriter::FormatValue(std::nan("")), "NaN");
+  // Shortest form that reads back as the same double.
+  EXPECT_EQ(std::stod(PromWriter::FormatValue(0.1 + 0.2)), 0.1 + 0.2);
+}
+
+TEST(PromWriterTest, SampleWithoutLabelsHasNoBraces) {
+  PromWriter w;
+  w.Sample("process_open_fds", 7);
+  EXPECT_EQ(w.text(), "process_open_fds 7\n");
+}
+
+TEST(PromWriterTest, HistogramWritesCumulativeBucketsSumAndCount) {
+  PromWriter w;
+  const std::vector<double> bounds = {0.001, 0.5};
+  const std::vector<uint64_t> cumulative = {2, 3};
+  w.Histogram("d_seconds", {{"cmd", "add"}}, bounds, cumulative, 1.25, 4);
+  EXPECT_EQ(w.text(),
+            "d_seconds_bucket{cmd=\"add\",le=\"0.001\"} 2\n"
+            "d_seconds_bucket{cmd=\"add\",le=\"0.5\"} 3\n"
+            "d_seconds_bucket{cmd=\"add\",le=\"+Inf\"} 4\n"
+            "d_seconds_sum{cmd=\"add\"} 1.25\n"
+            "d_seconds_count{cmd=\"add\"} 4\n");
+}
+
+}  // namespace
+}  // namespace tally
