@@ -17,6 +17,7 @@ PACKAGES=(
   libedit-dev tmux
   faketime  # D8: replay under a shifted clock (tests/crash)
   python3-crc32c  # independent CRC-32C oracle for storage/crc32c_test
+  python3-prometheus-client  # parses /metrics in tests/metrics_test.py
   libhiredis-dev libpq-dev  # perf/: the Redis and PostgreSQL peers' drivers
   redis-server postgresql gnuplot-nox  # perf/compare.sh: the peers, the chart
   clang-format clang-tidy
