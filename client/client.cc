@@ -29,6 +29,7 @@
 #include "client/circuit_breaker.h"
 #include "client/connection.h"
 #include "client/fallback.h"
+#include "client/tally/metrics.h"
 #include "protocol/codec.h"
 
 namespace tally {
@@ -97,6 +98,7 @@ struct CallState {
   uint64_t request_id = 0;
   size_t endpoint = 0;
   ClientClock::time_point sent_at;
+  ClientClock::time_point started;  // for ClientOptions::metrics
 };
 
 }  // namespace
@@ -144,6 +146,8 @@ class Client::Impl {
   void Finish(const CallPtr& call, const Status& status, proto::Response value,
               Degraded degraded);
   void Shutdown();
+  // Tells options_.metrics of breaker states that changed since last told.
+  void ReportCircuits();
 
   const ClientOptions options_;
   const uint64_t session_id_;
@@ -158,6 +162,10 @@ class Client::Impl {
   ci::Backoff retry_backoff_;
   ci::LastKnownCache last_known_;
   std::unordered_map<CallState*, CallPtr> active_;
+  // "host:port" of each endpoint, and the breaker state last reported to
+  // options_.metrics (I/O thread only).
+  std::vector<std::string> endpoint_names_;
+  std::vector<CircuitState> reported_states_;
   bool shutting_down_ = false;
   Status tls_error_;    // a TLS file that would not load fails every call
   std::thread thread_;  // last: starts once everything else exists
@@ -210,6 +218,13 @@ Client::Impl::Impl(ClientOptions options)
           io_, co, [this] { return Random01(); }));
     }
     endpoints_.push_back(std::move(state));
+    endpoint_names_.push_back(endpoint.host + ":" +
+                              std::to_string(endpoint.port));
+    reported_states_.push_back(CircuitState::kClosed);
+    if (options_.metrics) {
+      options_.metrics->CircuitStateChanged(endpoint_names_.back(),
+                                            CircuitState::kClosed);
+    }
   }
   thread_ = std::thread([this] {
     for (;;) {
@@ -271,6 +286,10 @@ void Client::Impl::Submit(proto::Request request, const CallOptions& call,
   state->fallback = call.fallback.value_or(options_.fallback);
   state->idempotent = IsIdempotent(state->request);
   state->done = std::move(done);
+  if (options_.metrics) {
+    state->started = ClientClock::now();
+    options_.metrics->CallStarted(state->request.op());
+  }
   if (in_flight_.fetch_add(1, std::memory_order_relaxed) >=
       options_.max_in_flight) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
@@ -464,6 +483,7 @@ void Client::Impl::Finish(const CallPtr& call, const Status& status,
   if (!call->rejected) in_flight_.fetch_sub(1, std::memory_order_relaxed);
 
   CallResult<proto::Response> result;
+  bool fallback_used = false;
   result.code = status.code();
   result.message = std::string(status.message());
   result.attempts = call->attempts;
@@ -476,6 +496,7 @@ void Client::Impl::Finish(const CallPtr& call, const Status& status,
   } else if (result.degraded != Degraded::kNo &&
              call->fallback != Fallback::kError &&
              call->request.op() != proto::Op::kNone) {
+    fallback_used = true;
     result.value = ci::ZeroResponse(call->request, status);
     if (call->fallback == Fallback::kLastKnown) {
       last_known_.Recall(call->request, &result.value);
@@ -486,6 +507,16 @@ void Client::Impl::Finish(const CallPtr& call, const Status& status,
     result.value = proto::Response::Error(status);
   }
 
+  if (options_.metrics) {
+    options_.metrics->CallFinished(
+        {.op = call->request.op(),
+         .code = result.code,
+         .degraded = result.degraded,
+         .fallback = fallback_used,
+         .attempts = call->attempts,
+         .latency = ClientClock::now() - call->started});
+    ReportCircuits();
+  }
   Done done = std::move(call->done);
   active_.erase(call.get());
   if (done) {
@@ -494,6 +525,15 @@ void Client::Impl::Finish(const CallPtr& call, const Status& status,
     } catch (...) {
       // A caller's callback must not throw; never let it kill the I/O thread.
     }
+  }
+}
+
+void Client::Impl::ReportCircuits() {
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    const CircuitState now = endpoints_[i]->breaker.state();
+    if (now == reported_states_[i]) continue;
+    reported_states_[i] = now;
+    options_.metrics->CircuitStateChanged(endpoint_names_[i], now);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 namespace tally {
 
@@ -14,9 +15,19 @@ std::string PromWriter::FormatValue(double value) {
   if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0) {
     return std::to_string(static_cast<int64_t>(value));
   }
-  char buffer[32];
-  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  return std::string(buffer, ec == std::errc() ? end : buffer);
+  // Python's repr and Go's FormatFloat('g', -1) (what the official clients
+  // print): the shortest round-trip digits, positional for exponents in
+  // [-4, 16), scientific otherwise ("0.0001", "1e-05").
+  char buffer[64];
+  std::to_chars_result r = std::to_chars(buffer, buffer + sizeof(buffer), value,
+                                         std::chars_format::scientific);
+  if (r.ec != std::errc()) return "NaN";
+  const std::string scientific(buffer, r.ptr);
+  const int exponent = std::stoi(scientific.substr(scientific.find('e') + 1));
+  if (exponent < -4 || exponent >= 16) return scientific;
+  r = std::to_chars(buffer, buffer + sizeof(buffer), value,
+                    std::chars_format::fixed);
+  return std::string(buffer, r.ec == std::errc() ? r.ptr : buffer);
 }
 
 std::string PromWriter::EscapeLabelValue(std::string_view value) {

@@ -28,7 +28,10 @@ TEST(PromWriterTest, NumbersFollowTheFormat) {
   EXPECT_EQ(PromWriter::FormatValue(12345678901234.0), "12345678901234");
   EXPECT_EQ(PromWriter::FormatValue(-3), "-3");
   EXPECT_EQ(PromWriter::FormatValue(0.25), "0.25");
-  EXPECT_EQ(PromWriter::FormatValue(1e-05), "1e-05");
+  EXPECT_EQ(PromWriter::FormatValue(1e-05), "1e-05");  // as Python's repr
+  EXPECT_EQ(PromWriter::FormatValue(0.0001), "0.0001");
+  EXPECT_EQ(PromWriter::FormatValue(2.5e-05), "2.5e-05");
+  EXPECT_EQ(PromWriter::FormatValue(1.5e20), "1.5e+20");
   EXPECT_EQ(PromWriter::FormatValue(std::numeric_limits<double>::infinity()),
             "+Inf");
   EXPECT_EQ(PromWriter::FormatValue(-std::numeric_limits<double>::infinity()),

@@ -45,6 +45,8 @@
 
 namespace tally {
 
+class MetricsSink;  // tally/metrics.h
+
 using ClientClock = std::chrono::steady_clock;
 
 // Aggregate masks for Batch::Query are proto::kAgg*Bit (0 = everything the
@@ -134,6 +136,10 @@ struct ClientOptions {
   // A connection's TLS handshake counts against connect_timeout. A file that
   // cannot be loaded fails every call with INVALID_ARGUMENT naming it.
   TlsOptions tls;
+  // Receives every call's start and end and breaker state changes
+  // (tally/metrics.h; PrometheusClientMetrics renders them). Not owned;
+  // must outlive the client. Null: no metrics, no cost.
+  MetricsSink* metrics = nullptr;
 
   // "tally://h1:7379,h2:7380?timeout=5ms&connect_timeout=100ms&pool_size=2
   //  &max_in_flight=1024&retries=3&fallback=error|default|last_known"
