@@ -79,7 +79,8 @@ asio::awaitable<void> Serve(tcp::socket socket, MetricsServerOptions options,
 MetricsServer::MetricsServer(MetricsServerOptions options, Render render)
     : options_(std::move(options)),
       render_(std::move(render)),
-      acceptor_(io_) {}
+      acceptor_(io_),
+      retry_timer_(io_) {}
 
 MetricsServer::~MetricsServer() { Stop(); }
 
@@ -121,8 +122,14 @@ void MetricsServer::Accept() {
             asio::detached);
       }
     } else {
+      // EMFILE and the like: retry after a pause, not in a tight loop.
       LOG_EVERY_N(WARNING, 100)
           << "metrics endpoint: accept failed: " << ec.message();
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      retry_timer_.async_wait([this](const boost::system::error_code& e) {
+        if (!e) Accept();
+      });
+      return;
     }
     Accept();
   });
@@ -133,6 +140,7 @@ void MetricsServer::Stop() {
   asio::post(io_, [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    retry_timer_.cancel();
   });
   io_.stop();
   thread_.join();

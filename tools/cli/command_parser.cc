@@ -22,7 +22,8 @@ constexpr std::array<CommandDoc, 13> kDocs = {{
     {"HELLO", "", "server name, version, protocol and clock"},
     {"HELP", "[command]", "list commands, or show one"},
     {"INFO", "[section]",
-     "server information (server memory keyspace stats persistence all)"},
+     "server information (server clients memory keyspace stats limits "
+     "persistence commandstats errorstats latencystats all)"},
     {"INSPECT", "key", "a key's policy, tiers and memory"},
     {"PING", "", "check the connection"},
     {"QUERY", "key WINDOW dur [AT ms] | key FROM ms TO ms",
