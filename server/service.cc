@@ -79,7 +79,21 @@ Service::Service(Journal* journal, const Clock* clock, ServiceOptions options)
       engine_(journal->engine()),
       clock_(clock),
       options_(std::move(options)),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()) {
+  RegisterAdminCommands();
+}
+
+void Service::RegisterAdminCommands() {
+  admin_commands_.Register(
+      {.name = "DBSIZE",
+       .arity = 1,
+       .syntax = "DBSIZE",
+       .summary = "The number of keys.",
+       .handler = [this](const AdminCall&) -> Result<proto::AdminReply> {
+         return proto::AdminReply::Integer(
+             static_cast<int64_t>(engine_->Stats().keys));
+       }});
+}
 
 proto::Response Service::HandleSync(const proto::Request& request,
                                     SteadyTime received) {
@@ -95,7 +109,8 @@ proto::Response Service::HandleSync(const proto::Request& request,
 std::optional<proto::Response> Service::Handle(const proto::Request& request,
                                                SteadyTime received,
                                                ReplyFn reply,
-                                               bool behind_mutation) {
+                                               bool behind_mutation,
+                                               uint64_t connection_id) {
   const proto::Op op = request.op();
   const bool mutation = op == proto::Op::kAdd ||
                         op == proto::Op::kAddAndQuery ||
@@ -104,8 +119,8 @@ std::optional<proto::Response> Service::Handle(const proto::Request& request,
     auto copy = std::make_shared<proto::Request>(request);
     auto response = std::make_shared<proto::Response>();
     journal_->SubmitBarrier(
-        [this, copy, response, received] {
-          *response = *Handle(*copy, received, nullptr, false);
+        [this, copy, response, received, connection_id] {
+          *response = *Handle(*copy, received, nullptr, false, connection_id);
         },
         [reply, response] {
           reply([response] { return std::move(*response); });
@@ -204,6 +219,9 @@ std::optional<proto::Response> Service::Handle(const proto::Request& request,
       return std::nullopt;
     case proto::Op::kInfo:
       return DoInfo(std::get<proto::InfoRequest>(request.body));
+    case proto::Op::kAdmin:
+      return admin_commands_.Run(std::get<proto::AdminRequest>(request.body),
+                                 connection_id);
     case proto::Op::kAuth:  // answered by the connection (server/auth.h)
       return proto::Response::Error(
           Status(Code::kProtocolError,

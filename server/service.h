@@ -26,6 +26,7 @@
 
 #include "protocol/limits.h"
 #include "protocol/messages.h"
+#include "server/admin_commands.h"
 #include "server/limit_stats.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
@@ -79,9 +80,13 @@ class Service {
   // mutation of its own. A read is then ordered behind it through the
   // journal (Journal::SubmitBarrier), so one connection always reads its
   // own writes, pipelined or not.
+  //
+  // `connection_id` names the caller for admin commands (AdminCall); 0 when
+  // there is no connection.
   std::optional<proto::Response> Handle(const proto::Request& request,
                                         SteadyTime received, ReplyFn reply,
-                                        bool behind_mutation = false);
+                                        bool behind_mutation = false,
+                                        uint64_t connection_id = 0);
   // The same, waiting for mutations (tests, tools).
   proto::Response HandleSync(const proto::Request& request,
                              SteadyTime received);
@@ -90,6 +95,8 @@ class Service {
   Engine* engine() const { return engine_; }
   // Limit counters, bumped by the server and connections too (INFO limits).
   LimitStats* limit_stats() { return &limit_stats_; }
+  // The ADMIN operation's command table; register commands before serving.
+  AdminCommands* admin_commands() { return &admin_commands_; }
 
  private:
   // Validates, logs and applies a request's adds; `then` gets the results.
@@ -109,6 +116,8 @@ class Service {
   proto::Response DoScan(const proto::ScanRequest& request);
   proto::Response DoInfo(const proto::InfoRequest& request);
   proto::Response DoHello(const proto::HelloRequest& request);
+  // Registers the admin commands the Service answers itself (DBSIZE).
+  void RegisterAdminCommands();
   // The engine's aggregate mask for a wire mask (0 = all the policy tracks).
   uint32_t Aggs(std::string_view key, uint32_t wire_aggs) const;
 
@@ -120,6 +129,7 @@ class Service {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> deadline_exceeded_{0};
   LimitStats limit_stats_;
+  AdminCommands admin_commands_;
 };
 
 }  // namespace tally
