@@ -28,6 +28,7 @@
 #include "protocol/messages.h"
 #include "server/admin_commands.h"
 #include "server/limit_stats.h"
+#include "server/runtime_config.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
 #include "storage/journal.h"
@@ -95,6 +96,10 @@ class Service {
   Engine* engine() const { return engine_; }
   // Limit counters, bumped by the server and connections too (INFO limits).
   LimitStats* limit_stats() { return &limit_stats_; }
+  // Registers the limits that CONFIG SET may change (max_key_bytes,
+  // max_batch_items, max_memory) and the statistics CONFIG RESETSTAT
+  // clears. `config` must outlive the service.
+  void RegisterRuntimeSettings(RuntimeConfig* config);
   // The ADMIN operation's command table; register commands before serving.
   AdminCommands* admin_commands() { return &admin_commands_; }
 
@@ -130,6 +135,11 @@ class Service {
   std::atomic<uint64_t> deadline_exceeded_{0};
   LimitStats limit_stats_;
   AdminCommands admin_commands_;
+  // The run-time settable limits (CONFIG SET); options_ holds their
+  // start-up values.
+  std::atomic<size_t> max_key_bytes_;
+  std::atomic<size_t> max_batch_items_;
+  std::atomic<int64_t> max_memory_;
 };
 
 }  // namespace tally

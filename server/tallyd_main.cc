@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "server/config_commands.h"
 #include "server/flags.h"
 #include "server/server.h"
 #include "server/service.h"
@@ -142,8 +143,14 @@ int main(int argc, char** argv) {
     LOG(ERROR) << "tallyd cannot open the WAL: " << s.ToString();
     return kExitStartup;
   }
+  // CONFIG GET/SET (server/runtime_config.h): declared before the service,
+  // which keeps pointers into it.
+  tally::RuntimeConfig runtime_config;
+  runtime_config.SetReadOnlySource(tally::FlagValues);
   tally::Service service(&journal, tally::SystemClock::Default(),
                          config->service);
+  service.RegisterRuntimeSettings(&runtime_config);
+  tally::RegisterConfigCommands(&runtime_config, service.admin_commands());
   tally::Server server(&service, config->server);
   tally::Status started = server.Start();
   if (!started.ok()) {

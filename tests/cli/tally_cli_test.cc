@@ -287,6 +287,20 @@ TEST_F(TallyCliTest, AdminCommandsGoToTheServer) {
   Json docs = JsonCall({"COMMAND", "DOCS", "dbsize"});
   EXPECT_EQ(docs["DBSIZE"]["arity"], 1);
   EXPECT_EQ(docs["DBSIZE"]["syntax"], "DBSIZE");
+  // S7: CONFIG reads every flag but changes only the run-time limits.
+  Json flags = JsonCall({"CONFIG", "GET", "*"});
+  EXPECT_TRUE(flags.contains("data_dir")) << flags;
+  EXPECT_EQ(flags["max_key_bytes"], "256");
+  EXPECT_FALSE(flags.contains("logtostderr"));  // glog's, not tallyd's
+  RunResult path = Shell(Cli() + " CONFIG SET data_dir /tmp/elsewhere");
+  EXPECT_EQ(path.exit_code, 1);
+  EXPECT_EQ(path.out.rfind("(error) NO_PERMISSION: 'data_dir' cannot be "
+                           "changed at run time",
+                           0),
+            0u)
+      << path.out;
+  EXPECT_EQ(Shell(Cli() + " CONFIG SET max_key_bytes 64").out, "OK\n");
+  EXPECT_EQ(JsonCall({"CONFIG", "GET", "max_key*"})["max_key_bytes"], "64");
   RunResult arity = Shell(Cli() + " DBSIZE now");
   EXPECT_EQ(arity.exit_code, 1);
   EXPECT_EQ(arity.out,
