@@ -265,6 +265,7 @@ Result<TallydConfig> ConfigFromFlags() {
   config.distinct_exact_limit =
       static_cast<uint32_t>(FLAGS_distinct_exact_limit);
   config.data_dir = FLAGS_data_dir;
+  config.policy_file = FLAGS_policy_file;
   if (!FLAGS_policy_file.empty()) {
     Result<PolicySet> policies = LoadPolicyFile(FLAGS_policy_file);
     if (!policies.ok()) return policies.status();

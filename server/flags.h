@@ -24,6 +24,7 @@ struct TallydConfig {
   ServerOptions server;
   ServiceOptions service;
   PolicySet policies;
+  std::string policy_file;  // empty: built-in policies
   uint32_t distinct_exact_limit = 1000;
   std::string data_dir;
   DedupeOptions dedupe;

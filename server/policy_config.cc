@@ -119,4 +119,59 @@ Result<PolicySet> LoadPolicyFile(const std::string& path) {
   return ParsePolicyConfig(buffer.str());
 }
 
+std::vector<std::string> DiffPolicies(const PolicySet& running,
+                                      const PolicySet& file) {
+  auto find = [](const PolicySet& set, const std::string& name) {
+    const Policy* found = nullptr;
+    for (const Policy* p : set.All()) {
+      if (p->name == name) found = p;
+    }
+    return found;
+  };
+  auto ms = [](int64_t v) { return FormatDuration(v); };
+  std::vector<std::string> out;
+  for (const Policy* old : running.All()) {
+    const Policy* now = find(file, old->name);
+    const std::string what = "policy '" + old->name + "'";
+    if (now == nullptr) {
+      out.push_back(what +
+                    " removed: its keys will take the policy their "
+                    "key then matches");
+      continue;
+    }
+    if (now->prefix != old->prefix) {
+      out.push_back(what + ": prefix '" + old->prefix + "' -> '" + now->prefix +
+                    "'");
+    }
+    if (now->tiers != old->tiers) {
+      out.push_back(what + ": tiers " + FormatTiers(old->tiers) + " -> " +
+                    FormatTiers(now->tiers) +
+                    " (a restart will refuse a snapshot holding keys of "
+                    "this policy: buckets cannot be re-bucketed)");
+    }
+    if (now->track_distinct != old->track_distinct) {
+      out.push_back(what + ": distinct " +
+                    (old->track_distinct ? "on -> off (members are dropped "
+                                           "at the restart)"
+                                         : "off -> on"));
+    }
+    if (now->max_lateness_ms != old->max_lateness_ms) {
+      out.push_back(what + ": lateness " + ms(old->max_lateness_ms) + " -> " +
+                    ms(now->max_lateness_ms));
+    }
+    if (now->max_skew_ms != old->max_skew_ms) {
+      out.push_back(what + ": skew " + ms(old->max_skew_ms) + " -> " +
+                    ms(now->max_skew_ms));
+    }
+  }
+  for (const Policy* added : file.All()) {
+    if (find(running, added->name) == nullptr) {
+      out.push_back("policy '" + added->name + "' added (prefix '" +
+                    added->prefix + "', tiers " + FormatTiers(added->tiers) +
+                    ")");
+    }
+  }
+  return out;
+}
+
 }  // namespace tally
