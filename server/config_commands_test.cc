@@ -111,7 +111,9 @@ TEST_F(ConfigCommandsTest, ResetStatRunsTheResetHooks) {
 // Through the Service of a real server: a limit changed by CONFIG SET is
 // enforced on the next request.
 TEST(ConfigThroughServiceTest, MaxKeyBytesAndMaxMemoryTakeEffectAtOnce) {
-  InProcessServer server({});
+  InProcessServerOptions options;
+  options.server.port = 0;  // a free port
+  InProcessServer server(options);
   ASSERT_TRUE(server.status().ok()) << server.status().ToString();
   Service& service = server.service();
   auto run = [&](proto::Request request) {

@@ -121,6 +121,10 @@ Result<PolicySet> LoadPolicyFile(const std::string& path) {
 
 std::vector<std::string> DiffPolicies(const PolicySet& running,
                                       const PolicySet& file) {
+  // Replay judges the WAL's events again with the policies of that start.
+  static constexpr char kRejudged[] =
+      " (replay judges events logged after the last snapshot with the new "
+      "value: stop cleanly, which snapshots, before restarting)";
   auto find = [](const PolicySet& set, const std::string& name) {
     const Policy* found = nullptr;
     for (const Policy* p : set.All()) {
@@ -157,19 +161,27 @@ std::vector<std::string> DiffPolicies(const PolicySet& running,
     }
     if (now->max_lateness_ms != old->max_lateness_ms) {
       out.push_back(what + ": lateness " + ms(old->max_lateness_ms) + " -> " +
-                    ms(now->max_lateness_ms));
+                    ms(now->max_lateness_ms) + kRejudged);
     }
     if (now->max_skew_ms != old->max_skew_ms) {
       out.push_back(what + ": skew " + ms(old->max_skew_ms) + " -> " +
-                    ms(now->max_skew_ms));
+                    ms(now->max_skew_ms) + kRejudged);
     }
   }
   for (const Policy* added : file.All()) {
-    if (find(running, added->name) == nullptr) {
-      out.push_back("policy '" + added->name + "' added (prefix '" +
-                    added->prefix + "', tiers " + FormatTiers(added->tiers) +
-                    ")");
+    if (find(running, added->name) != nullptr) continue;
+    std::string line = "policy '" + added->name + "' added (prefix '" +
+                       added->prefix + "', tiers " + FormatTiers(added->tiers) +
+                       ")";
+    // Stored keys under its prefix match this policy today; they move to
+    // the new one at the next start, which needs equal tiers.
+    const Policy& today = running.Match(added->prefix);
+    if (!added->prefix.empty() && today.tiers != added->tiers) {
+      line += "; keys stored under '" + added->prefix + "' now have policy '" +
+              today.name + "' (tiers " + FormatTiers(today.tiers) +
+              "): a restart will refuse a snapshot holding any of them";
     }
+    out.push_back(std::move(line));
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "protocol/validation.h"
+#include "storage/snapshot.h"
 #include "storage/wal_record.h"
 
 namespace tally {
@@ -138,6 +139,35 @@ void Service::RegisterAdminCommands() {
        .handler = [this](const AdminCall&) -> Result<proto::AdminReply> {
          return proto::AdminReply::Integer(
              static_cast<int64_t>(engine_->Stats().keys));
+       }});
+  admin_commands_.Register(
+      {.name = "SAVE",
+       .arity = 1,
+       .syntax = "SAVE",
+       .summary = "Writes a snapshot now and waits for it; replies its LSN, "
+                  "file (under data_dir), bytes and seconds. The way to take "
+                  "a backup (docs/operations.md, \"Backup and restore\").",
+       .handler = [this](const AdminCall&) -> Result<proto::AdminReply> {
+         if (!journal_->has_wal()) {
+           return Status(Code::kUnavailable,
+                         "no data directory (--unsafe_no_wal): nothing to "
+                         "snapshot to");
+         }
+         // Blocks this connection's I/O thread for the snapshot's write
+         // (other threads keep serving); the writer pauses adds only for
+         // the in-memory copy (INFO persistence, last_snapshot_pause).
+         if (Status s = journal_->SnapshotNow(); !s.ok()) return s;
+         const JournalStats j = journal_->Stats();
+         return proto::AdminReply::Map()
+             .Put("lsn", proto::AdminReply::Integer(
+                             static_cast<int64_t>(j.last_snapshot_lsn)))
+             .Put("file", proto::AdminReply::Text(
+                              std::string(snapshot::kDirName) + "/" +
+                              snapshot::FileName(j.last_snapshot_lsn)))
+             .Put("bytes", proto::AdminReply::Integer(
+                               static_cast<int64_t>(j.last_snapshot_bytes)))
+             .Put("seconds", proto::AdminReply::Text(
+                                 std::to_string(j.last_snapshot_seconds)));
        }});
 }
 
