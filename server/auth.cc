@@ -216,6 +216,13 @@ Status Session::Authorize(proto::Request* request,
         return no_permission("may not read INFO debug (admin only)");
       }
       return Status::Ok();
+    case proto::Op::kAdmin:
+      // Admin commands read server state (clients' addresses, config) or
+      // change it (CONFIG SET, CLIENT KILL): admin tokens only.
+      if (role != Role::kAdmin) {
+        return no_permission("may not run admin commands (admin only)");
+      }
+      return Status::Ok();
     case proto::Op::kAdd:
     case proto::Op::kAddAndQuery:
     case proto::Op::kDelete:

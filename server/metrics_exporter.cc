@@ -246,8 +246,9 @@ std::string RenderMetrics(Service* service) {
   Gauge(w, "tally_memory_used_bytes",
         "Bytes held by keys, buckets and the idempotency table.",
         static_cast<double>(s.bytes + d.bytes));
-  Gauge(w, "tally_max_memory_bytes", "--max_memory (0: no cap).",
-        static_cast<double>(options.max_memory));
+  Gauge(w, "tally_max_memory_bytes",
+        "The memory cap in force (--max_memory or CONFIG SET; 0: none).",
+        static_cast<double>(service->max_memory()));
   if (const std::optional<AllocatorStats> a = ReadAllocatorStats()) {
     Gauge(w, "tally_allocator_allocated_bytes",
           "Bytes allocated by the application (jemalloc stats.allocated).",

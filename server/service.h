@@ -26,8 +26,10 @@
 
 #include "protocol/limits.h"
 #include "protocol/messages.h"
+#include "server/admin_commands.h"
 #include "server/command_stats.h"
 #include "server/limit_stats.h"
+#include "server/runtime_config.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
 #include "storage/journal.h"
@@ -83,9 +85,13 @@ class Service {
   // mutation of its own. A read is then ordered behind it through the
   // journal (Journal::SubmitBarrier), so one connection always reads its
   // own writes, pipelined or not.
+  //
+  // `connection_id` names the caller for admin commands (AdminCall); 0 when
+  // there is no connection.
   std::optional<proto::Response> Handle(const proto::Request& request,
                                         SteadyTime received, ReplyFn reply,
-                                        bool behind_mutation = false);
+                                        bool behind_mutation = false,
+                                        uint64_t connection_id = 0);
   // The same, waiting for mutations (tests, tools).
   proto::Response HandleSync(const proto::Request& request,
                              SteadyTime received);
@@ -99,6 +105,16 @@ class Service {
   CommandStats* command_stats() { return &command_stats_; }
   Journal* journal() const { return journal_; }
   const ServiceOptions& options() const { return options_; }
+  // The memory cap in force (CONFIG SET may have changed --max_memory).
+  int64_t max_memory() const {
+    return max_memory_.load(std::memory_order_relaxed);
+  }
+  // Registers the limits that CONFIG SET may change (max_key_bytes,
+  // max_batch_items, max_memory) and the statistics CONFIG RESETSTAT
+  // clears. `config` must outlive the service.
+  void RegisterRuntimeSettings(RuntimeConfig* config);
+  // The ADMIN operation's command table; register commands before serving.
+  AdminCommands* admin_commands() { return &admin_commands_; }
 
  private:
   // Validates, logs and applies a request's adds; `then` gets the results.
@@ -118,6 +134,8 @@ class Service {
   proto::Response DoScan(const proto::ScanRequest& request);
   proto::Response DoInfo(const proto::InfoRequest& request);
   proto::Response DoHello(const proto::HelloRequest& request);
+  // Registers the admin commands the Service answers itself (DBSIZE).
+  void RegisterAdminCommands();
   // The engine's aggregate mask for a wire mask (0 = all the policy tracks).
   uint32_t Aggs(std::string_view key, uint32_t wire_aggs) const;
 
@@ -130,6 +148,12 @@ class Service {
   std::atomic<uint64_t> deadline_exceeded_{0};
   LimitStats limit_stats_;
   CommandStats command_stats_;
+  AdminCommands admin_commands_;
+  // The run-time settable limits (CONFIG SET); options_ holds their
+  // start-up values.
+  std::atomic<size_t> max_key_bytes_;
+  std::atomic<size_t> max_batch_items_;
+  std::atomic<int64_t> max_memory_;
 };
 
 }  // namespace tally

@@ -141,9 +141,9 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
     out << "# Limits\nmax_connections:" << get(l.max_connections)
         << "\nconnections_current:" << get(l.connections_current)
         << "\nconnections_total:" << get(l.connections_total)
-        << "\nmax_key_bytes:" << options_.max_key_bytes
-        << "\nmax_batch_items:" << options_.max_batch_items
-        << "\nmax_memory:" << options_.max_memory
+        << "\nmax_key_bytes:" << max_key_bytes_.load()
+        << "\nmax_batch_items:" << max_batch_items_.load()
+        << "\nmax_memory:" << max_memory_.load()
         << "\nengine_memory_bytes:" << engine_->memory_bytes()
         << "\nrejected_max_connections:" << get(l.rejected_max_connections)
         << "\naccept_retries:" << get(l.accept_retries)

@@ -79,6 +79,21 @@ TEST_F(ServiceInfoTest, CommandStatsCountCallsFailuresAndLatency) {
   EXPECT_NE(latency.find(",p99.9="), std::string::npos);
 }
 
+TEST_F(ServiceInfoTest, ConfigResetstatForgetsCommandStats) {
+  ASSERT_TRUE(client_.Add("user:1", 5).ok());
+  ASSERT_NE(InfoText("commandstats").find("cmdstat_add:"), std::string::npos);
+  proto::Request reset;
+  reset.body = proto::AdminRequest{.args = {"CONFIG", "RESETSTAT"}};
+  CallResult<proto::Response> r = client_.Call(reset);
+  ASSERT_TRUE(r.ok()) << r.message;
+  // Only the RESETSTAT itself is left: it is recorded when its reply is
+  // queued, after the reset (and an INFO never counts itself).
+  const std::string commands = InfoText("commandstats");
+  EXPECT_EQ(commands.find("cmdstat_add:"), std::string::npos) << commands;
+  EXPECT_EQ(commands.find("cmdstat_info:"), std::string::npos) << commands;
+  EXPECT_TRUE(HasLine(commands, "cmdstat_admin:calls=1,")) << commands;
+}
+
 TEST_F(ServiceInfoTest, ClientsAndMemorySections) {
   const std::string clients = InfoText("clients");
   EXPECT_TRUE(HasLine(clients, "connected_clients:")) << clients;
