@@ -11,8 +11,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "server/flags.h"
+#include "server/sd_notify.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/engine.h"
@@ -50,13 +52,24 @@ bool LockDataDir(const std::string& dir) {
   return true;  // held until the process exits
 }
 
+// Tells systemd (Type=notify) what tallyd is doing; a no-op when not
+// started by systemd. A failure is only logged: readiness is advisory.
+void Notify(const std::string& state) {
+  if (tally::Status s = tally::SdNotify(state); !s.ok()) {
+    LOG(WARNING) << "sd_notify: " << s.ToString();
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // Logs go to stderr (journald/systemd friendly) unless told otherwise.
   FLAGS_logtostderr = true;
-  gflags::SetUsageMessage("the tally velocity counter server");
-  gflags::SetVersionString("0.1.0");
+  // help2man builds tallyd(8) from --help and --version (packaging/man/).
+  gflags::SetUsageMessage(
+      "the tally velocity counter server\n\n"
+      "Usage: tallyd [--flagfile=FILE] [--FLAG=VALUE ...]");
+  gflags::SetVersionString(TALLY_VERSION);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
 
@@ -116,6 +129,7 @@ int main(int argc, char** argv) {
     journal_options.data_dir.clear();
   } else {
     if (!LockDataDir(config->data_dir)) return kExitStartup;
+    Notify("STATUS=recovering " + config->data_dir);
     tally::RecoveryOptions recovery_options;
     recovery_options.fs = tally::PosixFileSystem();
     recovery_options.data_dir = config->data_dir;
@@ -170,13 +184,20 @@ int main(int argc, char** argv) {
   // Machine-readable readiness line for scripts and tests.
   std::printf("tallyd ready port=%u\n", server.port());
   std::fflush(stdout);
+  // Only now, after recovery and listen(), may systemd start what depends
+  // on tallyd: a client connecting from here on is served.
+  const std::string serving = "STATUS=serving on " + config->server.bind + ":" +
+                              std::to_string(server.port());
+  Notify("READY=1\n" + serving);
 
   int signal_number = 0;
   for (;;) {
     sigwait(&stop_signals, &signal_number);
     if (signal_number != SIGHUP) break;
+    Notify(tally::SdReloadingMessage());
     if (config->token_file.empty()) {
       LOG(INFO) << "SIGHUP: no --token_file to reload";
+      Notify("READY=1\n" + serving);
       continue;
     }
     // A bad file keeps the tokens in force; revoked tokens fail their
@@ -191,8 +212,11 @@ int main(int argc, char** argv) {
       LOG(ERROR) << "SIGHUP: kept the tokens in force; cannot reload: "
                  << reloaded.ToString();
     }
+    Notify("READY=1\n" + serving);
   }
   LOG(INFO) << "tallyd: signal " << signal_number << ", stopping";
+  Notify("STOPPING=1\nSTATUS=stopping (signal " +
+         std::to_string(signal_number) + ")");
   // Stop accepting and finish in-flight requests (their WAL records
   // complete), then sync, snapshot and stop the journal.
   const auto stop_started = std::chrono::steady_clock::now();
