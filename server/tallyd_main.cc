@@ -11,8 +11,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
+#include "server/flagfile_check.h"
 #include "server/flags.h"
 #include "server/sd_notify.h"
 #include "server/server.h"
@@ -60,6 +63,30 @@ void Notify(const std::string& state) {
   }
 }
 
+// gflags ignores unknown flags read from a --flagfile (a typo would start
+// tallyd with a default): refuse them. --flagfile may list several files,
+// comma-separated; gflags keeps only the last --flagfile given.
+tally::Status CheckFlagfiles() {
+  std::string files;
+  if (!gflags::GetCommandLineOption("flagfile", &files)) return {};
+  std::stringstream list(files);
+  std::string path;
+  while (std::getline(list, path, ',')) {
+    if (path.empty()) continue;
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    tally::Status s =
+        tally::CheckFlagfile(path, text.str(), [](std::string_view name) {
+          gflags::CommandLineFlagInfo info;
+          return gflags::GetCommandLineFlagInfo(std::string(name).c_str(),
+                                                &info);
+        });
+    if (!s.ok()) return s;
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +99,11 @@ int main(int argc, char** argv) {
   gflags::SetVersionString(TALLY_VERSION);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
+  if (tally::Status s = CheckFlagfiles(); !s.ok()) {
+    std::fprintf(stderr, "tallyd: %s (gflags ignores it; tallyd refuses)\n",
+                 s.ToString().c_str());
+    return kExitConfig;
+  }
 
   tally::Result<tally::TallydConfig> config = tally::ConfigFromFlags();
   if (!config.ok()) {
