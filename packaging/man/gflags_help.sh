@@ -10,8 +10,9 @@ case "${1:-}" in
   --help) ;;
   *) echo "usage: TALLY_GFLAGS_PROGRAM=prog $0 --help|--version" >&2; exit 2 ;;
 esac
-# gflags exits 1 after --helpon; the text is what matters.
-"$program" --helpon=flags 2>&1 | awk '
+# gflags exits 1 after --helpon; the text (stdout) is what matters. stderr
+# stays out of the page (a sanitizer build may print there).
+{ "$program" --helpon=flags || true; } | awk '
   function flush() { if (opt != "") { print "  " opt; print "        " desc; opt = "" } }
   NR == 1 { next }  # "tallyd: <usage>": the .h2m has NAME and DESCRIPTION
   /^  Flags from / && !started { flush(); print "Options:"; started = 1; next }

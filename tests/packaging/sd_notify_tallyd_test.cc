@@ -56,6 +56,20 @@ class NotifySocket {
   bool bound_ = false;
 };
 
+// Kills a tallyd the test left running (a failed assertion) and removes
+// its data directory, so that a failure never leaves a server behind.
+struct Cleanup {
+  pid_t pid = 0;
+  std::string data_dir;
+  ~Cleanup() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    if (!data_dir.empty()) std::filesystem::remove_all(data_dir);
+  }
+};
+
 // "STATUS=serving on 127.0.0.1:PORT" inside a message -> PORT, or 0.
 uint16_t PortOf(const std::string& message) {
   const std::string marker = "STATUS=serving on 127.0.0.1:";
@@ -73,6 +87,8 @@ TEST(SdNotifyTallydTest, ReadyOnlyWhenServingThenReloadingAndStopping) {
   char data_template[] = "/tmp/tally-sd-notify-XXXXXX";
   ASSERT_NE(mkdtemp(data_template), nullptr);
   const std::string data_dir = data_template;
+  Cleanup cleanup;
+  cleanup.data_dir = data_dir;
   std::vector<std::string> args = {tallyd, "--port=0", "--bind=127.0.0.1",
                                    "--data_dir=" + data_dir, "--threads=1"};
   if (geteuid() == 0) args.push_back("--allow_root");
@@ -89,6 +105,7 @@ TEST(SdNotifyTallydTest, ReadyOnlyWhenServingThenReloadingAndStopping) {
   pid_t pid = 0;
   ASSERT_EQ(
       posix_spawn(&pid, tallyd, nullptr, nullptr, argv.data(), envp.data()), 0);
+  cleanup.pid = pid;
 
   // Until READY=1 only STATUS= may arrive (recovering ...).
   std::string message;
@@ -126,8 +143,8 @@ TEST(SdNotifyTallydTest, ReadyOnlyWhenServingThenReloadingAndStopping) {
   EXPECT_EQ(message.rfind("STOPPING=1", 0), 0u) << message;
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  cleanup.pid = 0;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  std::filesystem::remove_all(data_dir);
 }
 
 }  // namespace
