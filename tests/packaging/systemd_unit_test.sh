@@ -19,9 +19,8 @@ for want in "Type=notify" "ExecStart=$tmp/prefix/bin/tallyd --flagfile=$tmp/pref
             "CapabilityBoundingSet=" "SystemCallFilter=@system-service" "MemoryDenyWriteExecute=yes"; do
   grep -qF -- "$want" "$unit" || { echo "tallyd.service: no $want"; fail=1; }
 done
-# The flagfile the unit names parses: tallyd --flagfile=... --version.
-"$tallyd" --flagfile="$tmp/prefix/etc/tally/tallyd.flags" --version >/dev/null \
-  || { echo "tallyd rejects the installed flagfile"; fail=1; }
+# (flagfile_test starts tallyd with the shipped flagfile.)
+[ -x "$tallyd" ] || { echo "no tallyd at $tallyd"; fail=1; }
 if ! command -v systemd-analyze >/dev/null; then
   echo "SKIP (part): systemd-analyze not installed; the unit was not verified"
   [ $fail -eq 0 ] && exit 77
