@@ -24,7 +24,7 @@ field() { dpkg-deb -f "$deb" "$1"; }
 depends=$(field Depends)
 echo "Depends: $depends"
 for dep in adduser libc6 libstdc++6 libgflags2.2 libgoogle-glog0v6 libssl3 libedit2; do
-  echo "$depends" | grep -q "\b$dep\b" || { echo "Depends lacks $dep"; fail=1; }
+  grep -q "\b$dep\b" <<<"$depends" || { echo "Depends lacks $dep"; fail=1; }
 done
 for f in ./usr/bin/tallyd ./usr/bin/tally ./usr/bin/tally-bench ./usr/bin/tally-wal \
          ./lib/systemd/system/tallyd.service ./etc/tally/tallyd.flags \
@@ -32,12 +32,14 @@ for f in ./usr/bin/tallyd ./usr/bin/tally ./usr/bin/tally-bench ./usr/bin/tally-
          ./usr/share/man/man1/tally-bench.1.gz ./usr/share/man/man1/tally-wal.1.gz \
          ./usr/include/tally/client/tally/client.h ./usr/lib/pkgconfig/tally.pc \
          ./usr/lib/cmake/tally/tallyConfig.cmake ./usr/lib/libtally_client.a; do
-  echo "$contents" | grep -q " $f\$" || { echo "not in the package: $f"; fail=1; }
+  grep -q " $f\$" <<<"$contents" || { echo "not in the package: $f"; fail=1; }
 done
 # Nothing of a build or temporary tree leaks in, and no file is owned by
 # a build user.
-if echo "$contents" | grep -qE '/tmp/|/work/|build/'; then echo "paths from the build tree:"; echo "$contents" | grep -E '/tmp/|/work/|build/'; fail=1; fi
-if echo "$contents" | awk '{ print $2 }' | grep -qv '^root/root$'; then echo "files not owned by root"; fail=1; fi
+leaks=$(grep -E '/tmp/|/work/|build/' <<<"$contents" || true)
+if [ -n "$leaks" ]; then echo "paths from the build tree:"; echo "$leaks"; fail=1; fi
+owners=$(awk '{ print $2 }' <<<"$contents" | sort -u)
+[ "$owners" = root/root ] || { echo "files not owned by root: $owners"; fail=1; }
 mkdir "$tmp/control" "$tmp/root"
 dpkg-deb -e "$deb" "$tmp/control"
 dpkg-deb -x "$deb" "$tmp/root"

@@ -18,7 +18,12 @@ root_flag=()
 start() {  # start <args...>: runs tallyd, waits for its ready line, sets $port
   "$tallyd" "$@" "${root_flag[@]}" >"$tmp/out" 2>"$tmp/err" &
   pid=$!
-  for _ in $(seq 1 200); do grep -q 'ready port=' "$tmp/out" && break; sleep 0.05; done
+  # Up to 30 s (a loaded 2-core CI machine, sanitizers), less if tallyd exits.
+  for _ in $(seq 1 600); do
+    grep -q 'ready port=' "$tmp/out" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
   port=$(grep -o 'ready port=[0-9]*' "$tmp/out" | cut -d= -f2 || true)
   [ -n "$port" ] || { echo "tallyd did not start: $*"; cat "$tmp/err"; exit 1; }
 }

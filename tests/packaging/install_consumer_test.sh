@@ -24,7 +24,7 @@ for f in bin/tallyd bin/tally bin/tally-bench bin/tally-wal \
   [ -e "$prefix/$f" ] || { echo "not installed: $f"; cat "$tmp/install.log"; exit 1; }
 done
 # The generated FlatBuffers header is private to libtally_protocol.
-if find "$prefix/include" -name '*_generated.h' | grep -q .; then
+if [ -n "$(find "$prefix/include" -name '*_generated.h')" ]; then
   echo "a generated FlatBuffers header was installed"; exit 1
 fi
 
@@ -48,8 +48,13 @@ root_flag=()
 "$prefix/bin/tallyd" --flagfile="$prefix/etc/tally/tallyd.flags" --port=0 \
   --data_dir="$tmp/data" "${root_flag[@]}" >"$tmp/tallyd.out" 2>"$tmp/tallyd.err" &
 pid=$!
-for _ in $(seq 1 200); do grep -q 'ready port=' "$tmp/tallyd.out" && break; sleep 0.05; done
-port=$(grep -o 'ready port=[0-9]*' "$tmp/tallyd.out" | cut -d= -f2)
+# Up to 30 s (a loaded 2-core CI machine), less if tallyd exits.
+for _ in $(seq 1 600); do
+  grep -q 'ready port=' "$tmp/tallyd.out" && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+port=$(grep -o 'ready port=[0-9]*' "$tmp/tallyd.out" | cut -d= -f2 || true)
 [ -n "$port" ] || { echo "tallyd did not start"; cat "$tmp/tallyd.err"; exit 1; }
 
 "$tmp/consumer-cmake/consumer" "$port" consumer:cmake 3 3

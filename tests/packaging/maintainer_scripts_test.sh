@@ -24,10 +24,10 @@ run() {  # run <script> <args...>: the calls it made, one per line
 }
 fail=0
 expect() {  # expect <what> <calls> <fixed string>
-  printf '%s\n' "$2" | grep -qF -- "$3" || { echo "$1: no call '$3' in:"; printf '%s\n' "$2"; fail=1; }
+  grep -qF -- "$3" <<<"$2" || { echo "$1: no call '$3' in:"; printf '%s\n' "$2"; fail=1; }
 }
 refuse() {
-  if printf '%s\n' "$2" | grep -qF -- "$3"; then echo "$1: unexpected call '$3'"; fail=1; fi
+  if grep -qF -- "$3" <<<"$2"; then echo "$1: unexpected call '$3'"; fail=1; fi
 }
 
 if [ -d /var/lib/tally ]; then

@@ -16,15 +16,15 @@ for program in tallyd tally tally-bench tally-wal; do
   if [ -n "$warnings" ]; then echo "$program: groff warnings:"; echo "$warnings"; fail=1; fi
   text=$(groff -man -Tutf8 -rLL=80n "$page" 2>/dev/null | col -bx)
   for section in NAME SYNOPSIS DESCRIPTION OPTIONS "SEE ALSO"; do
-    echo "$text" | grep -q "^$section" || { echo "$program: no $section section"; fail=1; }
+    grep -q "^$section" <<<"$text" || { echo "$program: no $section section"; fail=1; }
   done
-  echo "$text" | grep -q -- "--version" || { echo "$program: --version not listed"; fail=1; }
+  grep -q -- "--version" <<<"$text" || { echo "$program: --version not listed"; fail=1; }
   zcat "$page.gz" | cmp -s - "$page" || { echo "$program: $page.gz differs from $page"; fail=1; }
 done
 # tallyd's page: the flags (from --helpon=flags) and the hand-written parts.
 text=$(groff -man -Tutf8 -rLL=80n "$dir/tallyd.1" 2>/dev/null | col -bx)
 for want in "--data_dir" "--token_file" "SIGNALS" "SIGHUP" "FILES" "/etc/tally/tallyd.flags" "EXIT STATUS"; do
-  echo "$text" | grep -q -- "$want" || { echo "tallyd.1: missing $want"; fail=1; }
+  grep -q -- "$want" <<<"$text" || { echo "tallyd.1: missing $want"; fail=1; }
 done
 [ $fail -eq 0 ] && echo "man pages: ok"
 exit $fail
