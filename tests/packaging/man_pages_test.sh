@@ -20,6 +20,8 @@ for program in tallyd tally tally-bench tally-wal; do
   done
   grep -q -- "--version" <<<"$text" || { echo "$program: --version not listed"; fail=1; }
   zcat "$page.gz" | cmp -s - "$page" || { echo "$program: $page.gz differs from $page"; fail=1; }
+  # help2man ran build/bin/PROGRAM: no build path may reach the page.
+  ! grep -qF "$(cd "$dir/.." && pwd)" "$page" || { echo "$program: the build path is in the page"; fail=1; }
 done
 # tallyd's page: the flags (from --helpon=flags) and the hand-written parts.
 text=$(groff -man -Tutf8 -rLL=80n "$dir/tallyd.1" 2>/dev/null | col -bx)
