@@ -11,13 +11,18 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include "server/config_commands.h"
+#include "server/flagfile_check.h"
 #include "server/flags.h"
 #include "server/metrics_exporter.h"
 #include "server/metrics_server.h"
 #include "server/policy_config.h"
+#include "server/sd_notify.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/engine.h"
@@ -82,15 +87,55 @@ void CheckPolicyFile(const std::string& path, const tally::PolicySet& running) {
   }
 }
 
+// Tells systemd (Type=notify) what tallyd is doing; a no-op when not
+// started by systemd. A failure is only logged: readiness is advisory.
+void Notify(const std::string& state) {
+  if (tally::Status s = tally::SdNotify(state); !s.ok()) {
+    LOG(WARNING) << "sd_notify: " << s.ToString();
+  }
+}
+
+// gflags ignores unknown flags read from a --flagfile (a typo would start
+// tallyd with a default): refuse them. --flagfile may list several files,
+// comma-separated; gflags keeps only the last --flagfile given.
+tally::Status CheckFlagfiles() {
+  std::string files;
+  if (!gflags::GetCommandLineOption("flagfile", &files)) return {};
+  std::stringstream list(files);
+  std::string path;
+  while (std::getline(list, path, ',')) {
+    if (path.empty()) continue;
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    tally::Status s =
+        tally::CheckFlagfile(path, text.str(), [](std::string_view name) {
+          gflags::CommandLineFlagInfo info;
+          return gflags::GetCommandLineFlagInfo(std::string(name).c_str(),
+                                                &info);
+        });
+    if (!s.ok()) return s;
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // Logs go to stderr (journald/systemd friendly) unless told otherwise.
   FLAGS_logtostderr = true;
-  gflags::SetUsageMessage("the tally velocity counter server");
-  gflags::SetVersionString("0.1.0");
+  // help2man builds tallyd(8) from --help and --version (packaging/man/).
+  gflags::SetUsageMessage(
+      "the tally velocity counter server\n\n"
+      "Usage: tallyd [--flagfile=FILE] [--FLAG=VALUE ...]");
+  gflags::SetVersionString(TALLY_VERSION);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
+  if (tally::Status s = CheckFlagfiles(); !s.ok()) {
+    std::fprintf(stderr, "tallyd: %s (gflags ignores it; tallyd refuses)\n",
+                 s.ToString().c_str());
+    return kExitConfig;
+  }
 
   tally::Result<tally::TallydConfig> config = tally::ConfigFromFlags();
   if (!config.ok()) {
@@ -148,6 +193,7 @@ int main(int argc, char** argv) {
     journal_options.data_dir.clear();
   } else {
     if (!LockDataDir(config->data_dir)) return kExitStartup;
+    Notify("STATUS=recovering " + config->data_dir);
     tally::RecoveryOptions recovery_options;
     recovery_options.fs = tally::PosixFileSystem();
     recovery_options.data_dir = config->data_dir;
@@ -226,14 +272,21 @@ int main(int argc, char** argv) {
   // Machine-readable readiness line for scripts and tests.
   std::printf("tallyd ready port=%u\n", server.port());
   std::fflush(stdout);
+  // Only now, after recovery and listen(), may systemd start what depends
+  // on tallyd: a client connecting from here on is served.
+  const std::string serving = "STATUS=serving on " + config->server.bind + ":" +
+                              std::to_string(server.port());
+  Notify("READY=1\n" + serving);
 
   int signal_number = 0;
   for (;;) {
     sigwait(&stop_signals, &signal_number);
     if (signal_number != SIGHUP) break;
+    Notify(tally::SdReloadingMessage());
     CheckPolicyFile(config->policy_file, journal.engine()->policies());
     if (config->token_file.empty()) {
       LOG(INFO) << "SIGHUP: no --token_file to reload";
+      Notify("READY=1\n" + serving);
       continue;
     }
     // A bad file keeps the tokens in force; revoked tokens fail their
@@ -248,8 +301,11 @@ int main(int argc, char** argv) {
       LOG(ERROR) << "SIGHUP: kept the tokens in force; cannot reload: "
                  << reloaded.ToString();
     }
+    Notify("READY=1\n" + serving);
   }
   LOG(INFO) << "tallyd: signal " << signal_number << ", stopping";
+  Notify("STOPPING=1\nSTATUS=stopping (signal " +
+         std::to_string(signal_number) + ")");
   // Stop accepting and finish in-flight requests (their WAL records
   // complete), then sync, snapshot and stop the journal.
   const auto stop_started = std::chrono::steady_clock::now();

@@ -23,6 +23,8 @@ PACKAGES=(
   clang-format clang-tidy
   clang libclang-rt-14-dev  # tools/fuzz.sh: libFuzzer + ASan/UBSan runtimes
   libssl-dev openssl  # TLS (server, client library), token digests, test PKI
+  help2man groff-base bsdextrautils  # man pages (packaging/man/), rendered by tests
+  dpkg-dev lintian systemd  # cpack -G DEB's shlibdeps, the .deb and unit checks
 )
 
 missing=()

@@ -14,6 +14,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"tally-bench: workload W1 against tally (see PERFORMANCE.md)"};
+  app.set_version_flag("--version", "tally-bench " TALLY_VERSION);
   tally::bench::RunOptions options;
   bool embedded = false, json = false;
   std::string host = "127.0.0.1", phase;

@@ -236,6 +236,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "tally-wal: check, dump and repair a tallyd data directory's WAL "
       "offline (stop tallyd first)"};
+  app.set_version_flag("--version", "tally-wal " TALLY_VERSION);
   app.require_subcommand(1);
   std::string data_dir;
   bool as_json = false;
