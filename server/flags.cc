@@ -57,13 +57,13 @@ DEFINE_int32(max_frame_bytes, 1 << 20,
 DEFINE_int32(max_output_bytes, 8 << 20,
              "Replies buffered per connection before tallyd stops reading "
              "from it (8 MiB: a client that never reads cannot grow memory).");
-DEFINE_int32(
-    metrics_port, 0,
-    "Port of the Prometheus endpoint (GET /metrics, /healthz; "
-    "docs/operations.md, Metrics). 0 disables it (the default, so "
-    "that tools and tests starting tallyd need no second port; the "
-    "packaged config is to set 9479). -1 picks a free port, printed as "
-    "'tallyd metrics port=N' before the ready line.");
+DEFINE_int32(metrics_port, 0,
+             "Port of the Prometheus endpoint (GET /metrics, /healthz; "
+             "docs/operations.md, Metrics). 0 disables it (the default, so "
+             "that tools and tests starting tallyd need no second port; the "
+             "packaged /etc/tally/tallyd.flags sets 9479). -1 picks a free "
+             "port, printed as "
+             "'tallyd metrics port=N' before the ready line.");
 DEFINE_string(metrics_bind, "127.0.0.1",
               "Address of the metrics endpoint. It has no authentication: "
               "loopback by default; a non-loopback address is allowed (a "

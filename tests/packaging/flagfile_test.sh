@@ -42,7 +42,7 @@ start --flagfile="$tmp/test.flags"
 stop
 
 # 2. The shipped conffile, with the flags a test must change after it.
-start --flagfile="$shipped" --port=0 --data_dir="$tmp/shipped"
+start --flagfile="$shipped" --port=0 --metrics_port=0 --data_dir="$tmp/shipped"
 stop
 
 # 3. A missing flagfile: exit non-zero, naming the file.

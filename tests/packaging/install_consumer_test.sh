@@ -45,7 +45,7 @@ echo "pkg-config --cflags --libs tally: $flags"
 # The installed tallyd with the installed flagfile; later flags override it.
 root_flag=()
 [ "$(id -u)" -eq 0 ] && root_flag=(--allow_root)
-"$prefix/bin/tallyd" --flagfile="$prefix/etc/tally/tallyd.flags" --port=0 \
+"$prefix/bin/tallyd" --flagfile="$prefix/etc/tally/tallyd.flags" --port=0 --metrics_port=0 \
   --data_dir="$tmp/data" "${root_flag[@]}" >"$tmp/tallyd.out" 2>"$tmp/tallyd.err" &
 pid=$!
 # Up to 30 s (a loaded 2-core CI machine), less if tallyd exits.
