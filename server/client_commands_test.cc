@@ -227,6 +227,32 @@ TEST(ClientCommandsTest, SlowlogWithThresholdZeroKeepsEveryRequest) {
   EXPECT_EQ(a.Admin({"SLOWLOG", "LEN"}), AdminReply::Integer(1));
 }
 
+TEST(ClientCommandsTest, SlowlogSettingsChangeWithConfigSet) {
+  InProcessServerOptions options = Options();
+  options.server.slowlog = {.log_slower_than_us = 0, .max_len = 128};
+  InProcessServer server(options);
+  ASSERT_TRUE(server.status().ok());
+  TestClient a(server.port());
+  AdminReply got = a.Admin({"CONFIG", "GET", "slowlog_*"});
+  AdminReply want = AdminReply::Map();
+  want.Put("slowlog_log_slower_than_us", AdminReply::Text("0"))
+      .Put("slowlog_max_len", AdminReply::Text("128"));
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(a.Admin({"CONFIG", "SET", "slowlog_log_slower_than_us", "-1"}),
+            AdminReply::StatusWord("OK"));
+  EXPECT_EQ(a.Admin({"SLOWLOG", "RESET"}), AdminReply::StatusWord("OK"));
+  ASSERT_EQ(a.Add("k").code, Code::kOk);
+  EXPECT_EQ(a.Admin({"SLOWLOG", "LEN"}), AdminReply::Integer(0));  // off
+  EXPECT_EQ(
+      a.Call(AdminRequest({"CONFIG", "SET", "slowlog_max_len", "-5"})).code,
+      Code::kInvalidArgument);
+  EXPECT_EQ(a.Admin({"CONFIG", "SET", "slowlog_max_len", "2",
+                     "slowlog_log_slower_than_us", "0"}),
+            AdminReply::StatusWord("OK"));
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(a.Add("k").code, Code::kOk);
+  EXPECT_EQ(a.Admin({"SLOWLOG", "LEN"}), AdminReply::Integer(2));
+}
+
 TEST(ClientCommandsTest, MonitorStreamsOtherClientsRequestsMatchingItsGlob) {
   InProcessServer server(Options());
   ASSERT_TRUE(server.status().ok());

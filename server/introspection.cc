@@ -1,6 +1,7 @@
 #include "server/introspection.h"
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <utility>
 
@@ -59,6 +60,43 @@ void Introspection::RegisterAdminCommands(AdminCommands* commands) {
          return Status::InvalidArgument(
              "MONITOR needs a client connection to stream to");
        }});
+}
+
+void Introspection::RegisterRuntimeSettings(RuntimeConfig* config) {
+  std::weak_ptr<Introspection> weak = weak_from_this();
+  // Reads and writes the slow log's atomics if the server still exists.
+  auto setting = [config, weak](std::string name, std::string help,
+                                int64_t (SlowLog::*get)() const,
+                                void (SlowLog::*set)(int64_t), int64_t min,
+                                int64_t max) {
+    config->Register(
+        name, std::move(help),
+        [weak, get]() -> std::string {
+          std::shared_ptr<Introspection> self = weak.lock();
+          return self ? std::to_string((self->slow_log_.*get)()) : "";
+        },
+        [weak, set, name, min, max](std::string_view value) -> Status {
+          Result<int64_t> n = AdminIntArg(value, name);
+          if (!n.ok() || *n < min || *n > max) {
+            return Status::InvalidArgument(
+                name + " must be an integer in " + std::to_string(min) + ".." +
+                std::to_string(max) + ", not '" + std::string(value) + "'");
+          }
+          std::shared_ptr<Introspection> self = weak.lock();
+          if (!self)
+            return Status(Code::kUnavailable, "the server has stopped");
+          (self->slow_log_.*set)(*n);
+          return Status::Ok();
+        });
+  };
+  setting("slowlog_log_slower_than_us",
+          "SLOWLOG keeps requests at least this slow, in µs (negative: off, "
+          "0: all)",
+          &SlowLog::log_slower_than_us, &SlowLog::set_log_slower_than_us,
+          std::numeric_limits<int64_t>::min(),
+          std::numeric_limits<int64_t>::max());
+  setting("slowlog_max_len", "entries SLOWLOG keeps (0..1000000)",
+          &SlowLog::max_len, &SlowLog::set_max_len, 0, 1'000'000);
 }
 
 Result<AdminReply> Introspection::Client(const AdminCall& call) {

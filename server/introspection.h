@@ -21,6 +21,7 @@
 #include "server/admin_commands.h"
 #include "server/client_registry.h"
 #include "server/monitor.h"
+#include "server/runtime_config.h"
 #include "server/slow_log.h"
 
 namespace tally {
@@ -40,6 +41,10 @@ class Introspection : public std::enable_shared_from_this<Introspection> {
   // UNAVAILABLE instead of touching freed memory. REQUIRES: owned by a
   // shared_ptr.
   void RegisterAdminCommands(AdminCommands* commands);
+  // CONFIG SET slowlog_log_slower_than_us / slowlog_max_len (Redis'
+  // slowlog-log-slower-than / slowlog-max-len). Same lifetime rule as the
+  // admin commands; follows RuntimeConfig::Register's rule (before serving).
+  void RegisterRuntimeSettings(RuntimeConfig* config);
 
  private:
   Result<proto::AdminReply> Client(const AdminCall& call);
