@@ -303,6 +303,26 @@ TEST(ClientCommandsTest, MonitorStreamsOtherClientsRequestsMatchingItsGlob) {
   EXPECT_EQ(Field(lines[2], "flags"), "N");
 }
 
+TEST(ClientCommandsTest, AMonitorIsNeverClosedAsIdle) {
+  InProcessServerOptions options = Options();
+  options.server.connection.idle_timeout_ms = 50;
+  InProcessServer server(options);
+  ASSERT_TRUE(server.status().ok());
+  TestClient monitor(server.port());
+  const uint64_t stream_id = monitor.next_id();
+  monitor.Send(stream_id, AdminRequest({"MONITOR", "MATCH", "idle:*"}));
+  ASSERT_TRUE(monitor.Receive().has_value());
+  // Connected after the MONITOR, so its idle deadline comes later: once it
+  // has been closed as idle, the monitor has passed its own.
+  TestClient idle(server.port());
+  EXPECT_FALSE(idle.Receive().has_value());
+  TestClient producer(server.port());
+  ASSERT_EQ(producer.Add("idle:1").code, Code::kOk);
+  auto event = monitor.Receive();
+  ASSERT_TRUE(event.has_value()) << "the monitor was closed";
+  EXPECT_EQ(event->first, stream_id);
+}
+
 TEST(ClientCommandsTest, WithTokensListShowsTheTokenAndAuthIsNeverShown) {
   InProcessServerOptions options = Options();
   options.server.slowlog.log_slower_than_us = 0;

@@ -282,8 +282,10 @@ void Connection::OnTimer(uint64_t generation) {
       return;
     }
     // No complete frame for the timeout and nothing owed to the client (a
-    // partial frame does not count as activity).
-    const bool idle = slots_.empty() && pending_.empty() && !writing_now_;
+    // partial frame does not count as activity). A MONITOR stream sends no
+    // frames by design and is never idle (Redis exempts monitors too).
+    const bool idle =
+        slots_.empty() && pending_.empty() && !writing_now_ && !monitor_;
     if (options_.idle_timeout_ms > 0 &&
         now >=
             last_frame_ + std::chrono::milliseconds(options_.idle_timeout_ms)) {
