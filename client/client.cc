@@ -110,6 +110,9 @@ class Client::Impl {
 
   // Any thread. `done` runs on the I/O thread.
   void Submit(proto::Request request, const CallOptions& call, Done done);
+  // Any thread: Client::Stream.
+  void Stream(proto::Request request,
+              std::function<bool(Result<proto::Response>)> on_frame);
   ClientClock::time_point DeadlineOf(const CallOptions& call) const {
     return call.deadline ? *call.deadline
                          : ClientClock::now() + options_.default_timeout;
@@ -166,6 +169,10 @@ class Client::Impl {
   // options_.metrics (I/O thread only).
   std::vector<std::string> endpoint_names_;
   std::vector<CircuitState> reported_states_;
+  // Client::Stream's connections, each carrying one stream.
+  std::vector<std::shared_ptr<ci::Connection>> streams_;
+  // Options of the first endpoint's connections (streams open more).
+  ci::ConnectionOptions stream_options_;
   bool shutting_down_ = false;
   Status tls_error_;    // a TLS file that would not load fails every call
   std::thread thread_;  // last: starts once everything else exists
@@ -216,6 +223,7 @@ Client::Impl::Impl(ClientOptions options)
       co.tls_server_name = options_.tls.server_name;
       state->connections.push_back(std::make_shared<ci::Connection>(
           io_, co, [this] { return Random01(); }));
+      if (endpoints_.empty() && i == 0) stream_options_ = co;
     }
     endpoints_.push_back(std::move(state));
     endpoint_names_.push_back(endpoint.host + ":" +
@@ -249,6 +257,9 @@ void Client::Impl::Shutdown() {
   for (auto& ep : endpoints_) {
     for (auto& c : ep->connections) c->Shutdown("client shut down");
   }
+  std::vector<std::shared_ptr<ci::Connection>> streams;
+  streams.swap(streams_);
+  for (auto& c : streams) c->Shutdown("client shut down");
   std::vector<CallPtr> calls;
   calls.reserve(active_.size());
   for (auto& [raw, call] : active_) calls.push_back(call);
@@ -296,6 +307,46 @@ void Client::Impl::Submit(proto::Request request, const CallOptions& call,
     state->rejected = true;
   }
   asio::post(io_, [this, state] { Start(state); });
+}
+
+void Client::Impl::Stream(
+    proto::Request request,
+    std::function<bool(Result<proto::Response>)> on_frame) {
+  asio::post(io_, [this, request = std::move(request),
+                   on_frame = std::move(on_frame)]() mutable {
+    if (shutting_down_ || !tls_error_.ok()) {
+      on_frame(shutting_down_ ? Status(Code::kUnavailable, "client shut down")
+                              : tls_error_);
+      return;
+    }
+    auto connection = std::make_shared<ci::Connection>(
+        io_, stream_options_, [this] { return Random01(); });
+    streams_.push_back(connection);
+    // Ends the stream once: closes its connection (after the callback that
+    // decided it has returned) and forgets it.
+    auto ended = std::make_shared<bool>(false);
+    auto end = [this, ended, weak = std::weak_ptr<ci::Connection>(connection)] {
+      *ended = true;
+      asio::post(io_, [this, weak] {
+        std::shared_ptr<ci::Connection> c = weak.lock();
+        if (!c) return;
+        c->Shutdown("stream ended");
+        std::erase(streams_, c);
+      });
+    };
+    Result<uint64_t> id = connection->SendStream(
+        EncodeRequest(request),
+        [ended, end, on_frame](Result<proto::Response> frame) {
+          if (*ended) return;
+          const bool failed = !frame.ok();
+          if (!on_frame(std::move(frame)) || failed) end();
+        });
+    if (!id.ok()) {
+      *ended = true;
+      on_frame(id.status());
+      std::erase(streams_, connection);
+    }
+  });
 }
 
 void Client::Impl::Start(const CallPtr& call) {
@@ -577,6 +628,11 @@ CallResult<proto::Response> Client::Call(const proto::Request& request,
     return r;
   }
   return future.get();
+}
+
+void Client::Stream(proto::Request request,
+                    std::function<bool(Result<proto::Response>)> on_frame) {
+  impl_->Stream(std::move(request), std::move(on_frame));
 }
 
 CircuitState Client::circuit_state(size_t endpoint) const {

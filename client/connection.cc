@@ -147,7 +147,17 @@ Result<uint64_t> Connection::Send(std::span<const uint8_t> body,
   return id;
 }
 
-void Connection::Cancel(uint64_t request_id) { pending_.erase(request_id); }
+Result<uint64_t> Connection::SendStream(std::span<const uint8_t> body,
+                                        ReplyCallback on_frame) {
+  Result<uint64_t> id = Send(body, std::move(on_frame));
+  if (id.ok()) streams_.insert(*id);
+  return id;
+}
+
+void Connection::Cancel(uint64_t request_id) {
+  pending_.erase(request_id);
+  streams_.erase(request_id);
+}
 
 void Connection::Shutdown(std::string_view reason) { Fail(reason, true); }
 
@@ -381,8 +391,13 @@ void Connection::OnRead(uint64_t generation,
     }
     auto it = pending_.find(frame.header.request_id);
     if (it == pending_.end()) continue;  // cancelled: a late reply
-    ReplyCallback callback = std::move(it->second);
-    pending_.erase(it);
+    ReplyCallback callback;
+    if (streams_.contains(it->first)) {
+      callback = it->second;  // a stream's: more frames follow
+    } else {
+      callback = std::move(it->second);
+      pending_.erase(it);
+    }
     callback(std::move(response));
     if (generation != generation_) return;  // a callback failed us
   }
@@ -417,6 +432,7 @@ void Connection::Fail(std::string_view reason, bool for_good) {
   }
   std::unordered_map<uint64_t, ReplyCallback> failed;
   failed.swap(pending_);
+  streams_.clear();
   const Status status =
       for_good
           ? Unavailable(reason)

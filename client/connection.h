@@ -39,6 +39,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "client/backoff.h"
@@ -92,6 +93,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // the connection waits out a reconnect delay or after Shutdown().
   // REQUIRES: owned by a shared_ptr.
   Result<uint64_t> Send(std::span<const uint8_t> body, ReplyCallback on_reply);
+  // Like Send, for a request answered by a stream of frames (MONITOR):
+  // `on_frame` runs for every frame carrying its id until Cancel(id), or
+  // once more with the error that ends the connection.
+  Result<uint64_t> SendStream(std::span<const uint8_t> body,
+                              ReplyCallback on_frame);
   // Forgets a request: its reply, if it comes, is dropped.
   void Cancel(uint64_t request_id);
   // Whether Send() would be accepted now (not waiting out a reconnect
@@ -143,7 +149,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   uint64_t next_request_id_ = 1;
   std::unordered_map<uint64_t, ReplyCallback> pending_;
-  std::vector<uint8_t> out_;  // frames not yet handed to the socket
+  std::unordered_set<uint64_t> streams_;  // ids in pending_ sent by SendStream
+  std::vector<uint8_t> out_;              // frames not yet handed to the socket
   // The buffer being written and the decoder being read into are shared with
   // their in-flight handlers, so a failure never frees memory the socket may
   // still touch.

@@ -44,6 +44,7 @@ Connection::~Connection() {
   int64_t unanswered = 0;
   for (const Slot& slot : slots_) unanswered += slot.reply ? 0 : 1;
   if (unanswered > 0) command_stats_->Abandoned(unanswered);
+  UnregisterClient();
 }
 
 uint64_t Connection::NewSlot(std::chrono::steady_clock::time_point received) {
@@ -56,6 +57,7 @@ uint64_t Connection::NewSlot(std::chrono::steady_clock::time_point received) {
 void Connection::Start() {
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  RegisterClient();
   asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
     if (self->options_.auth) {
       self->auth_timer_.expires_after(self->options_.auth->auth_timeout);
@@ -293,8 +295,10 @@ void Connection::OnTimer(uint64_t generation) {
       return;
     }
     // No complete frame for the timeout and nothing owed to the client (a
-    // partial frame does not count as activity).
-    const bool idle = slots_.empty() && pending_.empty() && !writing_now_;
+    // partial frame does not count as activity). A MONITOR stream sends no
+    // frames by design and is never idle (Redis exempts monitors too).
+    const bool idle =
+        slots_.empty() && pending_.empty() && !writing_now_ && !monitor_;
     if (options_.idle_timeout_ms > 0 &&
         now >=
             last_frame_ + std::chrono::milliseconds(options_.idle_timeout_ms)) {
@@ -355,27 +359,33 @@ void Connection::ProcessFrames() {
     slots_.back().op = request->op();
     std::vector<size_t> denied;  // items outside a writer's key prefixes
     if (AnsweredByAuth(seq, request_id, &*request, &denied)) continue;
+    if (client_ &&
+        AnsweredByIntrospection(seq, request_id, *request, received)) {
+      continue;
+    }
     std::optional<proto::Response> now = service_->Handle(
         *request, received,
-        [self = shared_from_this(), seq, request_id,
-         denied](Service::Deferred make_reply) {
+        [self = shared_from_this(), seq, request_id, denied, received,
+         slow = SlowProbe(*request)](Service::Deferred make_reply) {
           // From the journal's thread: build the reply on our strand.
           asio::post(self->socket_.get_executor(),
-                     [self, seq, request_id, denied,
+                     [self, seq, request_id, denied, received, slow,
                       make_reply = std::move(make_reply)] {
                        --self->deferred_;
                        if (self->closed_) return;
                        proto::Response reply = make_reply();
                        Session::Restore(denied, &reply);
                        self->Complete(seq, request_id, reply);
+                       self->AfterDeferredReply(received, slow);
                        self->MaybeWrite();
                        self->DoRead();
                      });
         },
-        /*behind_mutation=*/deferred_ > 0);
+        /*behind_mutation=*/deferred_ > 0, client_id());
     if (now) {
       Session::Restore(denied, &*now);
       Complete(seq, request_id, *now);
+      LogIfSlow(received, *request);
     } else {
       ++deferred_;
     }
@@ -417,9 +427,11 @@ void Connection::MaybeWrite() {
   if (writing_now_ || closed_) return;
   if (pending_.empty()) {
     if (closing_ && slots_.empty()) Close();
+    PublishLoad();
     return;
   }
   writing_.swap(pending_);
+  PublishLoad();
   writing_now_ = true;
   asio::async_write(
       socket_, asio::buffer(writing_),
@@ -443,6 +455,7 @@ void Connection::OnWrite(const boost::system::error_code& ec) {
 void Connection::Close() {
   if (closed_) return;
   closed_ = true;
+  UnregisterClient();
   timer_.cancel();
   auth_timer_.cancel();
   boost::system::error_code ignored;

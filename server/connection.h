@@ -28,6 +28,11 @@
 // TLS: over a TLS stream, the handshake comes first; one that has not
 // finished within tls_handshake_timeout closes the connection.
 //
+// Introspection (server/introspection.h, connection_introspection.cc): a
+// connection registers in the server's client registry (CLIENT LIST/KILL),
+// times its requests for SLOWLOG, feeds MONITOR, and, once it has sent
+// MONITOR itself, carries only the monitor stream.
+//
 // Thread safety: all work happens on the socket's strand.
 
 #ifndef TALLY_SERVER_CONNECTION_H_
@@ -44,6 +49,8 @@
 #include "protocol/frame.h"
 #include "server/auth.h"
 #include "server/command_stats.h"
+#include "server/command_summary.h"
+#include "server/introspection.h"
 #include "server/limit_stats.h"
 #include "server/service.h"
 #include "server/stream.h"
@@ -68,6 +75,9 @@ struct ConnectionOptions {
   std::shared_ptr<const AuthConfig> auth;
 
   std::chrono::milliseconds tls_handshake_timeout{10000};
+  // Set by the Server: the client registry, slow log and monitors (null:
+  // none of them, e.g. a connection built alone in a test).
+  std::shared_ptr<Introspection> introspection;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -104,6 +114,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Limits: the frame deadline and idle timeout.
   using SteadyClock = std::chrono::steady_clock;
+
+  // Introspection (connection_introspection.cc).
+  // Joins the client registry. From Start().
+  void RegisterClient();
+  // Leaves the registry and the monitors. Idempotent.
+  void UnregisterClient();
+  uint64_t client_id() const { return client_ ? client_->id() : 0; }
+  // Notes `request` for CLIENT LIST and MONITOR; true when it was answered
+  // here (MONITOR, and every request on a monitor connection).
+  bool AnsweredByIntrospection(uint64_t seq, uint64_t request_id,
+                               const proto::Request& request,
+                               SteadyClock::time_point received);
+  // SLOWLOG: what a request answered later must keep to be logged (nullopt
+  // while the slow log is off).
+  std::optional<CommandSummary> SlowProbe(const proto::Request& request) const;
+  // SLOWLOG: the request received at `received` has its reply now.
+  void LogIfSlow(SteadyClock::time_point received,
+                 const proto::Request& request);
+  void LogIfSlow(SteadyClock::time_point received,
+                 const CommandSummary& command);
+  // After a reply that came later (the journal's): SLOWLOG, and monitor
+  // events that waited for it.
+  void AfterDeferredReply(SteadyClock::time_point received,
+                          const std::optional<CommandSummary>& slow);
+  // CLIENT LIST's inflight= and obuf=, and the monitor's bound.
+  void PublishLoad();
+  // CLIENT KILL, from any thread: closes on the strand, at once (pending
+  // replies dropped) or once the replies owed are written.
+  void Kill(bool after_reply);
+  // Moves queued monitor events to the output (the strand).
+  void DrainMonitor();
+
   // Tracks the partial frame after a read of n bytes that completed
   // `frames_done` frames.
   void TrackFrame(size_t n, bool frames_done);
@@ -163,6 +205,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // at AuthConfig::auth_timeout.
   Session session_;
   boost::asio::steady_timer auth_timer_;
+
+  // Introspection; null when options_.introspection is.
+  std::shared_ptr<ClientInfo> client_;
+  const std::string* noted_user_ = nullptr;  // the token id in client_
+  // Set once this connection has sent MONITOR: the stream's sink, and the
+  // request id its events carry.
+  std::shared_ptr<MonitorSink> monitor_;
+  uint64_t monitor_request_id_ = 0;
 };
 
 }  // namespace tally

@@ -144,7 +144,32 @@ DEFINE_int32(auth_timeout_ms, 5000,
              "this many ms after connecting is closed (slowloris and brute "
              "force before AUTH).");
 
+// SLOWLOG (docs/operations.md, "SLOWLOG"): Redis' slowlog-log-slower-than
+// and slowlog-max-len.
+DEFINE_int64(slowlog_log_slower_than_us, 10000,
+             "SLOWLOG keeps requests that took at least this many "
+             "microseconds from frame read to reply ready (a mutation's "
+             "includes its WAL write and fsync); negative: off, 0: every "
+             "request. 10 ms, like Redis: far above a healthy request, so "
+             "only real stalls are kept.");
+DEFINE_int64(slowlog_max_len, 128,
+             "Entries SLOWLOG keeps (the oldest are dropped); 128 like Redis, "
+             "a few tens of KiB.");
+
 namespace tally {
+
+namespace {
+
+Status SlowLogFromFlags(SlowLogOptions* options) {
+  if (FLAGS_slowlog_max_len < 0 || FLAGS_slowlog_max_len > 1'000'000) {
+    return Status::InvalidArgument("--slowlog_max_len must be 0..1000000");
+  }
+  options->log_slower_than_us = FLAGS_slowlog_log_slower_than_us;
+  options->max_len = FLAGS_slowlog_max_len;
+  return Status::Ok();
+}
+
+}  // namespace
 
 std::vector<std::pair<std::string, std::string>> FlagValues() {
   std::vector<gflags::CommandLineFlagInfo> flags;
@@ -294,6 +319,7 @@ Result<TallydConfig> ConfigFromFlags() {
       static_cast<uint32_t>(FLAGS_distinct_exact_limit);
   config.data_dir = FLAGS_data_dir;
   config.policy_file = FLAGS_policy_file;
+  if (Status s = SlowLogFromFlags(&config.server.slowlog); !s.ok()) return s;
   if (!FLAGS_policy_file.empty()) {
     Result<PolicySet> policies = LoadPolicyFile(FLAGS_policy_file);
     if (!policies.ok()) return policies.status();

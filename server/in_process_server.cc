@@ -40,6 +40,7 @@ InProcessServer::InProcessServer(InProcessServerOptions options) {
   service_->RegisterRuntimeSettings(&runtime_config_);
   RegisterConfigCommands(&runtime_config_, service_->admin_commands());
   server_ = std::make_unique<Server>(service_.get(), options.server);
+  server_->introspection().RegisterRuntimeSettings(&runtime_config_);
   if (status_.ok()) status_ = server_->Start();
 }
 

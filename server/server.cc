@@ -14,7 +14,11 @@ Server::Server(Service* service, ServerOptions options)
       options_(std::move(options)),
       strand_(asio::make_strand(io_)),
       acceptor_(strand_),
-      accept_retry_timer_(strand_) {}
+      accept_retry_timer_(strand_) {
+  introspection_ = std::make_shared<Introspection>(options_.slowlog);
+  options_.connection.introspection = introspection_;
+  introspection_->RegisterAdminCommands(service_->admin_commands());
+}
 
 Server::~Server() { Stop(); }
 

@@ -19,6 +19,7 @@
 
 #include "protocol/result.h"
 #include "server/connection.h"
+#include "server/introspection.h"
 #include "server/service.h"
 #include "server/tls_context.h"
 
@@ -42,11 +43,15 @@ struct ServerOptions {
   // With tls.cert_file set, every connection is TLS (no plaintext on the
   // same port).
   TlsServerOptions tls;
+  // SLOWLOG's threshold and length (changeable later through
+  // introspection().slow_log()).
+  SlowLogOptions slowlog;
 };
 
 class Server {
  public:
-  // `service` is not owned and must outlive the server.
+  // `service` is not owned and must outlive the server. Registers the
+  // CLIENT, SLOWLOG and MONITOR admin commands into the service's table.
   Server(Service* service, ServerOptions options);
   ~Server();
 
@@ -56,6 +61,9 @@ class Server {
   // max_connections after the RLIMIT_NOFILE clamp. REQUIRES: Start() ran.
   int effective_max_connections() const { return max_connections_; }
   void Stop();
+
+  // The client registry, slow log and monitors (server/introspection.h).
+  Introspection& introspection() { return *introspection_; }
 
  private:
   void DoAccept();
@@ -69,6 +77,8 @@ class Server {
 
   Service* service_;
   ServerOptions options_;
+  // Shared with every connection (ConnectionOptions::introspection).
+  std::shared_ptr<Introspection> introspection_;
   // Before io_: outlives every connection (and handler) io_ still holds.
   std::unique_ptr<boost::asio::ssl::context> tls_context_;  // null: plaintext
   boost::asio::io_context io_;

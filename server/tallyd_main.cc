@@ -229,6 +229,7 @@ int main(int argc, char** argv) {
   service.RegisterRuntimeSettings(&runtime_config);
   tally::RegisterConfigCommands(&runtime_config, service.admin_commands());
   tally::Server server(&service, config->server);
+  server.introspection().RegisterRuntimeSettings(&runtime_config);
   tally::Status started = server.Start();
   if (!started.ok()) {
     LOG(ERROR) << "tallyd: " << started.ToString();

@@ -27,6 +27,7 @@
 #include "server/auth.h"
 #include "tools/cli/command_parser.h"
 #include "tools/cli/formatter.h"
+#include "tools/cli/monitor_mode.h"
 #include "tools/cli/pipe_mode.h"
 #include "tools/cli/repl.h"
 
@@ -173,6 +174,9 @@ int RunOneShot(tally::Client& client, const std::vector<std::string>& args,
     case tally::cli::CommandKind::kRequest:
       break;
   }
+  if (tally::cli::IsMonitor(command->request)) {
+    return tally::cli::RunMonitor(client, command->request, format, std::cout);
+  }
   tally::proto::Response response = ToResponse(client.Call(command->request));
   std::cout << tally::cli::FormatResponse(command->request, response, format)
             << '\n';
@@ -258,6 +262,11 @@ int main(int argc, char** argv) {
         {.prompt = host + ":" + std::to_string(port) + "> ",
          .history_file = tally::cli::HistoryFilePath()},
         [&](const tally::proto::Request& request) {
+          if (tally::cli::IsMonitor(request)) {
+            // Like redis-cli: the REPL becomes the stream until Ctrl-C.
+            tally::cli::RunMonitor(client, request, format, std::cout);
+            return std::string();
+          }
           return tally::cli::FormatResponse(
               request, ToResponse(client.Call(request)), format);
         });
@@ -270,6 +279,13 @@ int main(int argc, char** argv) {
        .window = 256},
       [&](tally::proto::Request request,
           std::function<void(tally::proto::Response)> done) {
+        if (tally::cli::IsMonitor(request)) {
+          // The stream would never end the pipe's line.
+          done(tally::proto::Response::Error(tally::Status::InvalidArgument(
+              "MONITOR streams until interrupted: run it alone, as "
+              "`tally MONITOR`")));
+          return;
+        }
         client.CallAsync(std::move(request), {},
                          [done = std::move(done)](
                              tally::CallResult<tally::proto::Response> r) {

@@ -228,6 +228,17 @@ class Client {
   void CallAsync(proto::Request request, const CallOptions& call,
                  std::function<void(CallResult<proto::Response>)> done);
 
+  // A request answered by a stream of frames (MONITOR): sent on a
+  // connection of its own to the first endpoint (a monitor connection
+  // carries nothing else), and every frame answering it goes to `on_frame`
+  // on the client's I/O thread until on_frame returns false, or the stream
+  // ends: then on_frame gets one last call with the error (UNAVAILABLE when
+  // the server closed it or the Client is destroyed). No deadline after
+  // connect, no retry, no breaker: streams are for operators' tools.
+  // Returns at once.
+  void Stream(proto::Request request,
+              std::function<bool(Result<proto::Response>)> on_frame);
+
   CircuitState circuit_state(size_t endpoint = 0) const;
   // Operator kill switch: every call fails fast (or falls back) while forced.
   void ForceOpen(bool forced);

@@ -308,6 +308,57 @@ TEST_F(TallyCliTest, AdminCommandsGoToTheServer) {
             "'DBSIZE'; syntax: DBSIZE\n");
 }
 
+TEST_F(TallyCliTest, MonitorPrintsAnotherClientsRequestsUntilKilled) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const std::string port = std::to_string(port_);
+  const pid_t monitor = fork();
+  ASSERT_GE(monitor, 0);
+  if (monitor == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    close(out[1]);
+    execl(TALLY_BIN, TALLY_BIN, "-p", port.c_str(), "MONITOR", "MATCH", "cli:*",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  // Reads stdout until `want` shows up (or 15 s pass: a failure).
+  std::string text;
+  auto read_until = [&](const std::string& want) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (text.find(want) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      pollfd p{.fd = out[0], .events = POLLIN, .revents = 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char c[256];
+      const ssize_t n = read(out[0], c, sizeof c);
+      if (n <= 0) break;
+      text.append(c, static_cast<size_t>(n));
+    }
+    return text.find(want) != std::string::npos;
+  };
+  EXPECT_TRUE(read_until("OK\n")) << text;  // attached
+  ASSERT_EQ(Shell(Cli() + " ADD other:1").exit_code, 0);
+  ASSERT_EQ(Shell(Cli() + " ADD cli:1").exit_code, 0);
+  EXPECT_TRUE(read_until("] add \"cli:1\"\n")) << text;
+  EXPECT_EQ(text.find("other:1"), std::string::npos) << text;  // MATCH
+  kill(monitor, SIGTERM);
+  int status = 0;
+  waitpid(monitor, &status, 0);
+  close(out[0]);
+
+  // A pipe cannot carry a stream: refused, the other lines still run.
+  RunResult piped = Shell("printf 'MONITOR\\nPING\\n' | " + Cli());
+  EXPECT_EQ(piped.exit_code, 1);
+  EXPECT_NE(piped.out.find("MONITOR streams until interrupted"),
+            std::string::npos)
+      << piped.out;
+  EXPECT_NE(piped.out.find("PONG"), std::string::npos) << piped.out;
+}
+
 TEST_F(TallyCliTest, TextRepliesAndExitCodes) {
   RunResult ping = Shell(Cli() + " ping");
   EXPECT_EQ(ping.exit_code, 0);
