@@ -171,6 +171,11 @@ struct AuthConfig {
   size_t pre_auth_max_frame = 4096;              // bytes of body before AUTH
   std::chrono::milliseconds auth_timeout{5000};  // AUTH must come by then
   int max_failures = 3;  // failed AUTHs before the connection closes
+  // A failed AUTH is answered only after this long, and the connection
+  // reads nothing meanwhile (a timer, no thread waits): a brute-force client
+  // gets one guess per delay per connection however fast it sends, which
+  // is what keeps the server's CPU low under S5. 0: answer at once.
+  std::chrono::milliseconds failure_delay{200};
 };
 
 // One connection's authentication state. With no AuthConfig (no token file)

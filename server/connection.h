@@ -100,6 +100,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // was answered here (denied, or AUTH).
   bool AnsweredByAuth(uint64_t seq, uint64_t request_id,
                       proto::Request* request, std::vector<size_t>* denied);
+  // Answers a failed AUTH after AuthConfig::failure_delay (brute force).
+  void DelayAuthReply(uint64_t seq, uint64_t request_id,
+                      proto::Response response);
 
   // Limits: the frame deadline and idle timeout.
   using SteadyClock = std::chrono::steady_clock;
@@ -153,6 +156,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // at AuthConfig::auth_timeout.
   Session session_;
   boost::asio::steady_timer auth_timer_;
+  // A failed AUTH's reply waits AuthConfig::failure_delay on this timer
+  // (made on first use); reading and processing pause meanwhile.
+  std::unique_ptr<boost::asio::steady_timer> auth_delay_timer_;
+  bool auth_delayed_ = false;
 };
 
 }  // namespace tally

@@ -132,6 +132,14 @@ DEFINE_int32(auth_timeout_ms, 5000,
              "this many ms after connecting is closed (slowloris and brute "
              "force before AUTH).");
 
+// Hardening, second part (docs/security.md): brute force, listeners, admin
+// reach and per-token rates.
+DEFINE_int32(auth_failure_delay_ms, 200,
+             "With --token_file: a failed AUTH is answered after this many ms, "
+             "and its connection reads nothing meanwhile (a timer; no thread "
+             "waits), so a brute-force client gets one guess per delay per "
+             "connection. 0: answer at once.");
+
 namespace tally {
 
 Result<int64_t> ParseByteSize(std::string_view text) {
@@ -225,6 +233,9 @@ Result<TallydConfig> ConfigFromFlags() {
   if (FLAGS_auth_timeout_ms < 1 || FLAGS_auth_timeout_ms > 600'000) {
     return Status::InvalidArgument("--auth_timeout_ms must be 1..600000");
   }
+  if (FLAGS_auth_failure_delay_ms < 0 || FLAGS_auth_failure_delay_ms > 10'000) {
+    return Status::InvalidArgument("--auth_failure_delay_ms must be 0..10000");
+  }
   config.allow_root = FLAGS_allow_root;
   config.token_file = FLAGS_token_file;
   if (!config.token_file.empty()) {
@@ -235,6 +246,8 @@ Result<TallydConfig> ConfigFromFlags() {
     auth->throttle = std::make_shared<AuthThrottle>();
     auth->denials = std::make_shared<DenialLog>();
     auth->auth_timeout = std::chrono::milliseconds(FLAGS_auth_timeout_ms);
+    auth->failure_delay =
+        std::chrono::milliseconds(FLAGS_auth_failure_delay_ms);
     config.server.connection.auth = std::move(auth);
   }
   config.server.bind = FLAGS_bind;

@@ -33,6 +33,10 @@ struct LimitStats {
   Counter max_memory{0};        // add items refused: new key at --max_memory
   Counter key_too_long{0};      // items refused: key over --max_key_bytes
   Counter batch_too_large{0};   // requests refused: over --max_batch_items
+  // Closed at accept, before any TLS or frame: the source is in AUTH
+  // back-off (server/auth.h AuthThrottle).
+  Counter auth_backoff{0};
+  Counter auth_failures_delayed{0};  // failed AUTH replies held back
 };
 
 }  // namespace tally

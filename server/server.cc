@@ -103,9 +103,15 @@ void Server::DoAccept() {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
           return;  // stopping
         }
-        if (!ec && service_->limit_stats()->connections_current.load(
-                       std::memory_order_relaxed) >=
-                       static_cast<uint64_t>(max_connections_)) {
+        if (!ec && InAuthBackoff(socket)) {
+          // Closed before a Connection, TLS handshake or frame exists: a
+          // source in back-off costs one accept and one close.
+          LimitStats::Bump(service_->limit_stats()->auth_backoff);
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        } else if (!ec && service_->limit_stats()->connections_current.load(
+                              std::memory_order_relaxed) >=
+                              static_cast<uint64_t>(max_connections_)) {
           Refuse(std::move(socket));
         } else if (!ec) {
           auto connection = std::make_shared<Connection>(
@@ -135,6 +141,19 @@ void Server::DoAccept() {
         }
         DoAccept();
       });
+}
+
+bool Server::InAuthBackoff(const asio::ip::tcp::socket& socket) {
+  const std::shared_ptr<const AuthConfig>& auth = options_.connection.auth;
+  if (!auth || !auth->throttle) return false;
+  boost::system::error_code ec;
+  const asio::ip::tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return false;  // the Connection finds out it is gone
+  // The same key as the Session's source (connection.cc PeerAddress).
+  return auth->throttle
+             ->BlockedFor(peer.address().to_string(),
+                          std::chrono::steady_clock::now())
+             .count() > 0;
 }
 
 void Server::Refuse(asio::ip::tcp::socket socket) {

@@ -62,6 +62,9 @@ class Server {
   // Answers one error frame on a connection over max_connections, then
   // closes it.
   void Refuse(boost::asio::ip::tcp::socket socket);
+  // Whether the peer is in AUTH back-off (too many failed AUTHs, server/
+  // auth.h AuthThrottle): such a connection is closed at once, unanswered.
+  bool InAuthBackoff(const boost::asio::ip::tcp::socket& socket);
   // One I/O thread's loop: io_.run(), or with busy_poll_us, poll() while
   // work keeps arriving and run_one() (sleeping) once it has not for that
   // long.

@@ -534,7 +534,9 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
         << "\nin_flight_paused:" << get(l.in_flight_paused)
         << "\nrejected_max_memory:" << get(l.max_memory)
         << "\nrejected_key_too_long:" << get(l.key_too_long)
-        << "\nrejected_batch_too_large:" << get(l.batch_too_large) << "\n\n";
+        << "\nrejected_batch_too_large:" << get(l.batch_too_large)
+        << "\nclosed_auth_backoff:" << get(l.auth_backoff)
+        << "\nauth_failures_delayed:" << get(l.auth_failures_delayed) << "\n\n";
   }
   if (wanted("persistence")) {
     const JournalStats j = journal_->Stats();

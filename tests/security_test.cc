@@ -21,6 +21,7 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -421,7 +422,9 @@ TEST_F(SecurityTest, S1DefaultBindIsLoopbackOnly) {
 
 // S3: the limits before AUTH.
 TEST_F(SecurityTest, S3PreAuthLimits) {
-  Tallyd& tallyd = StartWithTokens({"--auth_timeout_ms=500"});
+  // Failed AUTHs answered after 100 ms: three fit in the 500 ms deadline.
+  Tallyd& tallyd =
+      StartWithTokens({"--auth_timeout_ms=500", "--auth_failure_delay_ms=100"});
   {
     // A 64 KiB frame closes the connection with FRAME_TOO_LARGE, from its
     // header alone. Only the header is sent: the server closes with nothing
@@ -472,33 +475,58 @@ TEST_F(SecurityTest, S3PreAuthLimits) {
                 seconds);
   }
   {
-    // Three wrong tokens close the connection; nothing says why.
+    // Three wrong tokens close the connection; nothing says why. Each
+    // failure is answered only after --auth_failure_delay_ms (100 ms), even
+    // when the three are pipelined: a timer never fires early, so this
+    // lower bound holds on any machine.
     Raw raw(tallyd.port(), "127.0.0.14");
+    const auto start = SteadyClock::now();
     for (int i = 0; i < 3; ++i) {
-      std::optional<proto::Response> r =
-          raw.CallBody(proto::AuthRequest{.token = kWrong});
+      ASSERT_TRUE(raw.SendBody(proto::AuthRequest{.token = kWrong}));
+    }
+    for (int i = 0; i < 3; ++i) {
+      std::optional<proto::Response> r = raw.Read();
       ASSERT_TRUE(r.has_value()) << i;
       EXPECT_EQ(r->code, Code::kNoPermission);
       EXPECT_EQ(r->message, "authentication failed");
     }
+    const double seconds =
+        std::chrono::duration<double>(SteadyClock::now() - start).count();
+    EXPECT_GE(seconds, 0.3);
+    std::printf("S3: three pipelined wrong tokens answered in %.3f s\n",
+                seconds);
     EXPECT_TRUE(raw.ClosedWithin(milliseconds(5000)));
   }
   {
     // Back-off per source: after 10 failures from 127.0.0.15 even the right
-    // token is refused from there for a while; 127.0.0.16 is unaffected.
+    // token is refused from there for a while: the 12th try (on a connection
+    // accepted before the block) says so, and a new connection is closed at
+    // accept, unanswered. 127.0.0.16 is unaffected.
+    std::string last_message;
     for (int c = 0; c < 4; ++c) {
       Raw raw(tallyd.port(), "127.0.0.15");
-      for (int i = 0; i < 3; ++i) Auth(raw, kWrong);
+      for (int i = 0; i < 3; ++i) {
+        std::optional<proto::Response> r =
+            raw.CallBody(proto::AuthRequest{.token = kWrong});
+        ASSERT_TRUE(r.has_value()) << c << " " << i;
+        EXPECT_EQ(r->code, Code::kNoPermission);
+        last_message = r->message;
+      }
     }
+    EXPECT_NE(last_message.find("too many failed"), std::string::npos)
+        << last_message;
     Raw blocked(tallyd.port(), "127.0.0.15");
-    std::optional<proto::Response> r =
-        blocked.CallBody(proto::AuthRequest{.token = kAdmin});
-    ASSERT_TRUE(r.has_value());
-    EXPECT_EQ(r->code, Code::kNoPermission);
-    EXPECT_NE(r->message.find("too many failed"), std::string::npos);
+    EXPECT_FALSE(blocked.CallBody(proto::AuthRequest{.token = kAdmin}));
     EXPECT_TRUE(blocked.ClosedWithin(milliseconds(5000)));
     Raw other(tallyd.port(), "127.0.0.16");
     EXPECT_EQ(Auth(other, kAdmin), Code::kOk);
+    std::optional<proto::Response> info =
+        other.CallBody(proto::InfoRequest{.section = "limits"});
+    ASSERT_TRUE(info.has_value());
+    EXPECT_EQ(info->code, Code::kOk);
+    const std::string& text = std::get<proto::InfoResult>(info->body).text;
+    EXPECT_NE(text.find("closed_auth_backoff:1"), std::string::npos) << text;
+    EXPECT_EQ(text.find("auth_failures_delayed:0"), std::string::npos) << text;
   }
   {
     // Authenticated: the full frame size and no deadline.
@@ -669,7 +697,8 @@ TEST_F(SecurityTest, S5BruteForce) {
   Tallyd& tallyd = StartWithTokens();
   const double cpu_before = tallyd.CpuSeconds();
   const auto start = SteadyClock::now();
-  int sent = 0, refused_wrong = 0, refused_throttled = 0, connections = 0;
+  int sent = 0, refused_wrong = 0, refused_throttled = 0, connections = 0,
+      closed_unanswered = 0;
   const auto wall_limit = start + std::chrono::seconds(120);
   while (sent < 10'000 && SteadyClock::now() < wall_limit) {
     std::vector<std::unique_ptr<Raw>> batch;
@@ -689,7 +718,11 @@ TEST_F(SecurityTest, S5BruteForce) {
     for (auto& raw : batch) {
       for (int k = 0; k < 3; ++k) {
         std::optional<proto::Response> r = raw->Read(milliseconds(5000));
-        if (!r) break;
+        if (!r) {
+          // Closed at accept: the source is in back-off.
+          if (k == 0) ++closed_unanswered;
+          break;
+        }
         EXPECT_NE(r->code, Code::kOk);
         if (r->message.find("too many") != std::string::npos) {
           ++refused_throttled;
@@ -703,16 +736,23 @@ TEST_F(SecurityTest, S5BruteForce) {
       std::chrono::duration<double>(SteadyClock::now() - start).count();
   const double cpu = tallyd.CpuSeconds() - cpu_before;
   EXPECT_EQ(sent, 10'000);
-  // The back-off lets each source try only its 10 free failures and the one
-  // that starts its block; every later try is refused without a compare.
-  EXPECT_LE(refused_wrong, 100 * 11);
-  EXPECT_GT(refused_throttled, 0);
+  // The back-off lets each source try its 10 free failures and the one that
+  // starts its block, then one more each time a block (1 s, doubling) ends:
+  // at most log2(wall + 1) + 1 of those in `wall` seconds. Every other try
+  // is refused without a compare, most of them at accept.
+  const int expiries = static_cast<int>(std::ceil(std::log2(wall + 1))) + 1;
+  EXPECT_LE(refused_wrong, 100 * (11 + expiries));
+  // Failed AUTHs wait --auth_failure_delay_ms (200 ms): the attacker's rate
+  // drops from thousands of guesses a second to a few hundred.
+  EXPECT_GE(wall, 1.0);
+  EXPECT_GT(refused_throttled + closed_unanswered, 0);
   std::printf(
       "S5: %d wrong tokens over %d connections from 100 sources in %.2f s; "
       "server CPU %.3f s (%.1f%% of one core); %d answered 'authentication "
-      "failed', %d refused by the back-off\n",
+      "failed', %d refused by the back-off, %d connections closed at accept "
+      "(back-off)\n",
       sent, connections, wall, cpu, 100.0 * cpu / wall, refused_wrong,
-      refused_throttled);
+      refused_throttled, closed_unanswered);
   // A legitimate client from elsewhere still gets in.
   Raw legit(tallyd.port(), "127.0.0.41");
   EXPECT_EQ(Auth(legit, kAdmin), Code::kOk);
