@@ -9,9 +9,11 @@
 #include "protocol/limits.h"
 #include "server/policy_config.h"
 
-DEFINE_string(bind, "127.0.0.1",
-              "Address to listen on. Loopback by default: without "
-              "authentication and TLS, tallyd is for a trusted host only.");
+DEFINE_string(bind, "127.0.0.1,::1",
+              "Addresses to listen on, comma-separated, all on --port. "
+              "Loopback by default (::1 is skipped with a warning on a host "
+              "without IPv6): without authentication and TLS, tallyd is for "
+              "a trusted host only.");
 DEFINE_int32(port, 7379, "TCP port to listen on (0 picks a free one).");
 DEFINE_int32(
     threads, 0,
@@ -251,6 +253,9 @@ Result<TallydConfig> ConfigFromFlags() {
     config.server.connection.auth = std::move(auth);
   }
   config.server.bind = FLAGS_bind;
+  // Only the default may lose its ::1 to a host without IPv6.
+  config.server.ipv6_loopback_optional =
+      gflags::GetCommandLineFlagInfoOrDie("bind").is_default;
   config.server.port = static_cast<uint16_t>(FLAGS_port);
   config.server.threads = FLAGS_threads;
   config.server.busy_poll_us = FLAGS_busy_poll_us;

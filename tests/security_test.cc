@@ -401,23 +401,53 @@ TEST_F(SecurityTest, S8DataFileModes) {
   EXPECT_GE(files, 2);  // at least a WAL segment and a snapshot
 }
 
-// S1: the default bind listens on loopback only.
+// S1: the default bind listens on loopback only: 127.0.0.1 and ::1 (when
+// the host has IPv6), on one port, and both answer.
 TEST_F(SecurityTest, S1DefaultBindIsLoopbackOnly) {
   server_ = std::make_unique<Tallyd>(dir_);
   ASSERT_TRUE(server_->Start({"--unsafe_no_wal"}));
-  RunResult ss = Shell("ss -Hltn sport = :" + std::to_string(server_->port()));
+  const std::string port = std::to_string(server_->port());
+  RunResult ss = Shell("ss -Hltn sport = :" + port);
   if (ss.exit_code != 0) GTEST_SKIP() << "ss unavailable: " << ss.out;
+  const bool ipv6 = std::filesystem::exists("/proc/net/if_inet6");
   std::istringstream lines(ss.out);
   std::string line;
-  int listening = 0;
+  int listening = 0, v4 = 0, v6 = 0;
   while (std::getline(lines, line)) {
     if (line.empty()) continue;
     ++listening;
-    EXPECT_NE(line.find("127.0.0.1:" + std::to_string(server_->port())),
-              std::string::npos)
-        << line;
+    if (line.find(" 127.0.0.1:" + port + " ") != std::string::npos) ++v4;
+    if (line.find(" [::1]:" + port + " ") != std::string::npos) ++v6;
   }
-  EXPECT_EQ(listening, 1) << ss.out;
+  EXPECT_EQ(v4, 1) << ss.out;
+  EXPECT_EQ(v6, ipv6 ? 1 : 0) << ss.out;
+  EXPECT_EQ(listening, v4 + v6) << ss.out;  // nothing else
+  std::printf("S1: ss -Hltn sport = :%s\n%s", port.c_str(), ss.out.c_str());
+  if (!ipv6) return;
+  // A request over [::1].
+  asio::io_context io;
+  asio::ip::tcp::socket v6_socket(io);
+  boost::system::error_code ec;
+  v6_socket.connect({asio::ip::make_address("::1"), server_->port()}, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  proto::Request ping;
+  ping.body = proto::PingRequest{};
+  std::vector<uint8_t> frame;
+  AppendFrame(&frame, FrameKind::kRequest, 7, EncodeRequest(ping));
+  asio::write(v6_socket, asio::buffer(frame), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  FrameDecoder decoder(kDefaultMaxFrameBody, FrameKind::kResponse);
+  std::optional<Frame> reply;
+  while (!reply && !ec) {
+    std::span<uint8_t> room = decoder.Prepare(4096);
+    decoder.Commit(
+        v6_socket.read_some(asio::buffer(room.data(), room.size()), ec));
+    Result<std::optional<Frame>> next = decoder.Next();
+    ASSERT_TRUE(next.ok());
+    reply = *next;
+  }
+  ASSERT_TRUE(reply.has_value()) << ec.message();
+  EXPECT_EQ(reply->header.request_id, 7u);
 }
 
 // S3: the limits before AUTH.
