@@ -99,8 +99,45 @@ uint64_t DenialLog::suppressed_total() const {
 
 // ------------------------------------------------------------------- Session
 
-Session::Session(std::shared_ptr<const AuthConfig> config, std::string source)
-    : config_(std::move(config)), source_(std::move(source)) {}
+Session::Session(std::shared_ptr<const AuthConfig> config, std::string source,
+                 bool admin_allow_remote, LimitStats* stats)
+    : config_(std::move(config)),
+      source_(std::move(source)),
+      local_(source_ == "unix" || IsLoopbackAddress(source_)),
+      admin_allow_remote_(admin_allow_remote),
+      stats_(stats) {}
+
+bool Session::IsAdminOnly(const proto::Request& request) {
+  if (const auto* info = std::get_if<proto::InfoRequest>(&request.body)) {
+    return info->section == "debug";
+  }
+  return false;
+}
+
+bool Session::AdminAllowed() const {
+  return role() == Role::kAdmin && (local_ || admin_allow_remote_);
+}
+
+Status Session::CheckAdmin(proto::Op op) {
+  if (AdminAllowed()) return Status::Ok();
+  const std::string name(proto::OpName(op));
+  if (role() != Role::kAdmin) {
+    Deny(name + " (admin only)");
+    return Status(Code::kNoPermission,
+                  "token '" + token_id() + "' (" +
+                      std::string(RoleName(role())) + ") may not run " + name +
+                      (op == proto::Op::kInfo ? " debug" : "") +
+                      " (admin only)");
+  }
+  if (stats_ != nullptr) LimitStats::Bump(stats_->admin_remote);
+  Deny(name + " (admin operation from a non-loopback address)");
+  return Status(Code::kNoPermission,
+                "admin operations are allowed only from loopback or the Unix "
+                "socket (this connection comes from " +
+                    source_ +
+                    "); start tallyd with --admin_allow_remote to "
+                    "allow them from elsewhere");
+}
 
 Role Session::role() const {
   if (!config_) return Role::kAdmin;
@@ -171,8 +208,12 @@ bool Session::MayWrite(std::string_view key) const {
 Status Session::Authorize(proto::Request* request,
                           std::vector<size_t>* denied_items) {
   denied_items->clear();
-  if (!config_) return Status::Ok();
   const proto::Op op = request->op();
+  if (!config_) {
+    // No token file: every connection is admin, but admin operations still
+    // need a local peer.
+    return IsAdminOnly(*request) ? CheckAdmin(op) : Status::Ok();
+  }
   if (op == proto::Op::kHello || op == proto::Op::kPing ||
       op == proto::Op::kAuth || op == proto::Op::kNone) {
     return Status::Ok();
@@ -204,17 +245,14 @@ Status Session::Authorize(proto::Request* request,
                                            std::string(RoleName(role)) + ") " +
                                            std::string(why));
   };
+  // The one gate of admin-only operations: role and peer address.
+  if (IsAdminOnly(*request)) return CheckAdmin(op);
   switch (op) {
     case proto::Op::kQuery:
     case proto::Op::kRange:
     case proto::Op::kInspect:
     case proto::Op::kScan:
-      return Status::Ok();
     case proto::Op::kInfo:
-      if (role != Role::kAdmin &&
-          std::get<proto::InfoRequest>(request->body).section == "debug") {
-        return no_permission("may not read INFO debug (admin only)");
-      }
       return Status::Ok();
     case proto::Op::kAdd:
     case proto::Op::kAddAndQuery:

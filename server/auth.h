@@ -41,6 +41,7 @@
 
 #include "protocol/messages.h"
 #include "protocol/result.h"
+#include "server/limit_stats.h"
 
 namespace tally {
 
@@ -182,7 +183,12 @@ struct AuthConfig {
 // every connection is admin.
 class Session {
  public:
-  Session(std::shared_ptr<const AuthConfig> config, std::string source);
+  // `source`: the peer's address, captured at accept ("unix" for a Unix
+  // socket). `admin_allow_remote`: admin operations from a peer that is not
+  // loopback are allowed (--admin_allow_remote). `stats`, if set, counts
+  // the refusals that are limits (INFO limits).
+  Session(std::shared_ptr<const AuthConfig> config, std::string source,
+          bool admin_allow_remote = false, LimitStats* stats = nullptr);
 
   bool authenticated() const { return token_ != nullptr || !config_; }
   Role role() const;
@@ -205,6 +211,17 @@ class Session {
   // NO_PERMISSION (the role may not). A token revoked since AUTH gives
   // AUTH_REQUIRED and must_close().
   Status Authorize(proto::Request* request, std::vector<size_t>* denied_items);
+  // Admin-only operations (RELIABILITY.md 4.3): today INFO debug. A new
+  // admin operation is added here, and Authorize() then lets it through
+  // only for AdminAllowed().
+  static bool IsAdminOnly(const proto::Request& request);
+  // Whether this session may run admin-only operations: role admin (every
+  // session without a token file), from loopback or a Unix socket, or from
+  // anywhere with --admin_allow_remote.
+  bool AdminAllowed() const;
+  // Whether the peer is on this host (a loopback address or a Unix socket).
+  bool local() const { return local_; }
+
   // Puts the denied items back in a reply, in their places.
   static void Restore(const std::vector<size_t>& denied_items,
                       proto::Response* response);
@@ -213,8 +230,15 @@ class Session {
   bool MayWrite(std::string_view key) const;
   void Deny(std::string_view what);
 
+  // NO_PERMISSION for an admin-only `op` this session may not run (role,
+  // or a remote peer); OK otherwise.
+  Status CheckAdmin(proto::Op op);
+
   std::shared_ptr<const AuthConfig> config_;
   std::string source_;
+  bool local_ = false;
+  bool admin_allow_remote_ = false;
+  LimitStats* stats_ = nullptr;
   std::shared_ptr<const Token> token_;
   uint64_t generation_ = 0;
   int failures_ = 0;

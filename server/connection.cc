@@ -27,7 +27,8 @@ Connection::Connection(Stream socket, Service* service,
       limit_stats_(service->limit_stats()),
       timer_(socket_.get_executor()),
       last_frame_(SteadyClock::now()),
-      session_(options.auth, PeerAddress(socket_)),
+      session_(options.auth, PeerAddress(socket_), options.admin_allow_remote,
+               service->limit_stats()),
       auth_timer_(socket_.get_executor()) {
   LimitStats::Bump(limit_stats_->connections_total);
   LimitStats::Bump(limit_stats_->connections_current);

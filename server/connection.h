@@ -65,6 +65,9 @@ struct ConnectionOptions {
   // Tokens and pre-auth limits (server/auth.h); null: no authentication,
   // every connection is admin.
   std::shared_ptr<const AuthConfig> auth;
+  // Admin operations from a peer that is not loopback are refused unless
+  // this is set (--admin_allow_remote; RELIABILITY.md 4.3).
+  bool admin_allow_remote = false;
 
   std::chrono::milliseconds tls_handshake_timeout{10000};
 };

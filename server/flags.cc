@@ -141,6 +141,11 @@ DEFINE_int32(auth_failure_delay_ms, 200,
              "and its connection reads nothing meanwhile (a timer; no thread "
              "waits), so a brute-force client gets one guess per delay per "
              "connection. 0: answer at once.");
+DEFINE_bool(admin_allow_remote, false,
+            "Allow admin operations (INFO debug, admin commands) from peers "
+            "that are not loopback. Off: they are refused with "
+            "NO_PERMISSION unless the connection comes from 127.0.0.0/8 or "
+            "::1, whatever the token's role.");
 
 namespace tally {
 
@@ -253,6 +258,7 @@ Result<TallydConfig> ConfigFromFlags() {
     config.server.connection.auth = std::move(auth);
   }
   config.server.bind = FLAGS_bind;
+  config.server.connection.admin_allow_remote = FLAGS_admin_allow_remote;
   // Only the default may lose its ::1 to a host without IPv6.
   config.server.ipv6_loopback_optional =
       gflags::GetCommandLineFlagInfoOrDie("bind").is_default;

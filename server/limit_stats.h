@@ -37,6 +37,9 @@ struct LimitStats {
   // back-off (server/auth.h AuthThrottle).
   Counter auth_backoff{0};
   Counter auth_failures_delayed{0};  // failed AUTH replies held back
+  // Admin operations refused: the peer is not loopback and
+  // --admin_allow_remote is off.
+  Counter admin_remote{0};
 };
 
 }  // namespace tally

@@ -536,7 +536,8 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
         << "\nrejected_key_too_long:" << get(l.key_too_long)
         << "\nrejected_batch_too_large:" << get(l.batch_too_large)
         << "\nclosed_auth_backoff:" << get(l.auth_backoff)
-        << "\nauth_failures_delayed:" << get(l.auth_failures_delayed) << "\n\n";
+        << "\nauth_failures_delayed:" << get(l.auth_failures_delayed)
+        << "\nrejected_admin_remote:" << get(l.admin_remote) << "\n\n";
   }
   if (wanted("persistence")) {
     const JournalStats j = journal_->Stats();

@@ -10,8 +10,11 @@
 // per-source back-off of one test does not throttle another.
 // TALLYD_BIN and TALLY_BIN are set by tests/CMakeLists.txt.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -642,6 +645,68 @@ TEST_F(SecurityTest, S4Scopes) {
   EXPECT_NE(log.find("token=risk"), std::string::npos) << log;
   EXPECT_NE(log.find("token=ingest"), std::string::npos);
   ExpectNoSecretInLog();
+}
+
+// A local IPv4 address that is not loopback ("" if none): a client bound to
+// it reaches 127.0.0.1 as a non-loopback peer, with nothing exposed.
+std::string NonLoopbackLocalAddress() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* a = list; a != nullptr && found.empty(); a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    char text[INET_ADDRSTRLEN];
+    const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+    if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text) == nullptr) {
+      continue;
+    }
+    if (!IsLoopbackAddress(text)) found = text;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+// RELIABILITY.md 4.3: admin operations only over loopback by default. An
+// admin token from a non-loopback peer gets NO_PERMISSION for INFO debug
+// (counted in INFO limits) and keeps its other rights;
+// --admin_allow_remote lets it through.
+TEST_F(SecurityTest, AdminOnlyFromLoopbackByDefault) {
+  const std::string remote = NonLoopbackLocalAddress();
+  if (remote.empty()) GTEST_SKIP() << "no non-loopback IPv4 address here";
+  {
+    Tallyd& tallyd = StartWithTokens();
+    Raw far(tallyd.port(), remote);
+    ASSERT_TRUE(far.ok());
+    ASSERT_EQ(Auth(far, kAdmin), Code::kOk);
+    std::optional<proto::Response> r =
+        far.CallBody(proto::InfoRequest{.section = "debug"});
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->code, Code::kNoPermission);
+    EXPECT_NE(r->message.find("only from loopback"), std::string::npos)
+        << r->message;
+    r = far.CallBody(proto::InfoRequest{.section = "limits"});
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->code, Code::kOk);
+    EXPECT_NE(std::get<proto::InfoResult>(r->body).text.find(
+                  "rejected_admin_remote:1\n"),
+              std::string::npos);
+    Raw near(tallyd.port(), "127.0.0.51");
+    ASSERT_EQ(Auth(near, kAdmin), Code::kOk);
+    r = near.CallBody(proto::InfoRequest{.section = "debug"});
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->code, Code::kOk);
+  }
+  Tallyd& tallyd = StartWithTokens({"--admin_allow_remote"});
+  Raw far(tallyd.port(), remote);
+  ASSERT_EQ(Auth(far, kAdmin), Code::kOk);
+  std::optional<proto::Response> r =
+      far.CallBody(proto::InfoRequest{.section = "debug"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->code, Code::kOk) << r->message;
+  std::printf(
+      "admin reach: INFO debug from %s refused by default, allowed "
+      "with --admin_allow_remote\n",
+      remote.c_str());
 }
 
 // Tokens reload on SIGHUP; a revoked token's session fails its next request
