@@ -62,6 +62,50 @@ uint64_t AuthThrottle::refused() const {
   return refused_;
 }
 
+// ---------------------------------------------------------- TokenRateLimiter
+
+uint64_t RequestCost(const proto::Request& request) {
+  uint64_t items = 1;
+  if (const auto* add = std::get_if<proto::AddRequest>(&request.body)) {
+    items = add->items.size();
+  } else if (const auto* q = std::get_if<proto::QueryRequest>(&request.body)) {
+    items = q->items.size();
+  } else if (const auto* aq =
+                 std::get_if<proto::AddAndQueryRequest>(&request.body)) {
+    items = aq->adds.size() + aq->queries.size();
+  } else if (const auto* del =
+                 std::get_if<proto::DeleteRequest>(&request.body)) {
+    items = del->keys.size();
+  }
+  return std::max<uint64_t>(1, items);
+}
+
+bool TokenRateLimiter::TryTake(const Token& token, uint64_t cost, Time now) {
+  if (token.ops_per_s == 0) return true;
+  const double rate = token.ops_per_s;
+  const double burst = token.burst != 0 ? token.burst : token.ops_per_s;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, added] = buckets_.try_emplace(token.id);
+  Bucket& b = it->second;
+  if (added) {
+    b.level = burst;  // a new token starts with its whole burst
+  } else if (now > b.last) {
+    const double elapsed = std::chrono::duration<double>(now - b.last).count();
+    b.level = std::min(burst, b.level + elapsed * rate);
+  }
+  b.last = std::max(b.last, now);
+  const auto need = static_cast<double>(cost);
+  // More than the burst: admitted into a full bucket only, leaving debt.
+  if (b.level < std::min(need, burst)) return false;
+  b.level -= need;
+  return true;
+}
+
+size_t TokenRateLimiter::buckets() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return buckets_.size();
+}
+
 // ----------------------------------------------------------------- DenialLog
 
 void DenialLog::Log(std::string_view line) {
@@ -207,6 +251,39 @@ bool Session::MayWrite(std::string_view key) const {
 
 Status Session::Authorize(proto::Request* request,
                           std::vector<size_t>* denied_items) {
+  Status allowed = AuthorizeRole(request, denied_items);
+  if (!allowed.ok()) return allowed;
+  return ChargeRate(*request);
+}
+
+Status Session::ChargeRate(const proto::Request& request) {
+  if (!config_ || !config_->rates || !token_ || token_->ops_per_s == 0) {
+    return Status::Ok();
+  }
+  const proto::Op op = request.op();
+  if (op == proto::Op::kHello || op == proto::Op::kPing ||
+      op == proto::Op::kAuth || op == proto::Op::kNone) {
+    return Status::Ok();
+  }
+  const uint64_t cost = RequestCost(request);
+  if (config_->rates->TryTake(*token_, cost,
+                              std::chrono::steady_clock::now())) {
+    return Status::Ok();
+  }
+  if (stats_ != nullptr) LimitStats::Bump(stats_->token_rate);
+  Deny(std::string(proto::OpName(op)) + " (over the token's ops/s limit)");
+  return Status(Code::kResourceExhausted,
+                "token '" + token_->id +
+                    "' is over its rate limit (ops_per_s=" +
+                    std::to_string(token_->ops_per_s) + " burst=" +
+                    std::to_string(token_->burst != 0 ? token_->burst
+                                                      : token_->ops_per_s) +
+                    "; this request costs " + std::to_string(cost) +
+                    " ops, one per item); nothing applied, retry later");
+}
+
+Status Session::AuthorizeRole(proto::Request* request,
+                              std::vector<size_t>* denied_items) {
   denied_items->clear();
   const proto::Op op = request->op();
   if (!config_) {

@@ -5,7 +5,7 @@
 // tests drive every piece directly.
 //
 // Tokens: a token file has one token per line,
-//   <id> <role> sha256:<64 hex digits> [key-prefix ...]
+//   <id> <role> sha256:<64 hex digits> [ops_per_s=N] [burst=N] [key-prefix ...]
 // with '#' comments and blank lines. Only the SHA-256 of a secret is stored;
 // a presented secret is hashed once and compared with every stored digest in
 // constant time (CRYPTO_memcmp, and no early exit), so neither its length
@@ -61,7 +61,39 @@ struct Token {
   Sha256Digest digest{};
   // writer only: keys it may add to or delete; empty = every key.
   std::vector<std::string> prefixes;
+  // Rate limit shared by every session of the token (TokenRateLimiter):
+  // items a second (0: none), and how many may come at once (0: one
+  // second's worth).
+  uint32_t ops_per_s = 0;
+  uint32_t burst = 0;
   bool operator==(const Token&) const = default;
+};
+
+// A token's requests cost one op per item (add, query, add_and_query's adds
+// and queries, delete's keys; any other request costs 1).
+uint64_t RequestCost(const proto::Request& request);
+
+// Per-token token buckets (RELIABILITY.md 4.5): a token with ops_per_s > 0
+// may spend `burst` ops at once, refilled at ops_per_s. A request is
+// admitted whole or refused whole; one costing more than the burst is
+// admitted only into a full bucket, which it leaves in debt, so the average
+// rate holds for large batches too. Buckets are keyed by token id: every
+// session of a token shares one, and a reload that changes the rate keeps
+// the level. Thread-safe (one mutex, taken only for rate-limited tokens).
+class TokenRateLimiter {
+ public:
+  using Time = std::chrono::steady_clock::time_point;
+  // Whether `token` may spend `cost` ops now; if so they are spent.
+  bool TryTake(const Token& token, uint64_t cost, Time now);
+  size_t buckets() const;
+
+ private:
+  struct Bucket {
+    double level = 0;
+    Time last{};
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
 };
 
 // Secrets are at least this many bytes of hex (128 bits).
@@ -169,6 +201,8 @@ struct AuthConfig {
   std::shared_ptr<TokenStore> tokens;
   std::shared_ptr<AuthThrottle> throttle;
   std::shared_ptr<DenialLog> denials;
+  // Per-token ops/s buckets; null: the tokens' ops_per_s are not enforced.
+  std::shared_ptr<TokenRateLimiter> rates;
   size_t pre_auth_max_frame = 4096;              // bytes of body before AUTH
   std::chrono::milliseconds auth_timeout{5000};  // AUTH must come by then
   int max_failures = 3;  // failed AUTHs before the connection closes
@@ -230,6 +264,12 @@ class Session {
   bool MayWrite(std::string_view key) const;
   void Deny(std::string_view what);
 
+  // The role and prefix checks of Authorize().
+  Status AuthorizeRole(proto::Request* request,
+                       std::vector<size_t>* denied_items);
+  // RESOURCE_EXHAUSTED when the token's ops/s bucket cannot pay for
+  // `request`.
+  Status ChargeRate(const proto::Request& request);
   // NO_PERMISSION for an admin-only `op` this session may not run (role,
   // or a remote peer); OK otherwise.
   Status CheckAdmin(proto::Op op);

@@ -252,6 +252,7 @@ Result<TallydConfig> ConfigFromFlags() {
     auth->tokens = std::make_shared<TokenStore>(std::move(*tokens));
     auth->throttle = std::make_shared<AuthThrottle>();
     auth->denials = std::make_shared<DenialLog>();
+    auth->rates = std::make_shared<TokenRateLimiter>();
     auth->auth_timeout = std::chrono::milliseconds(FLAGS_auth_timeout_ms);
     auth->failure_delay =
         std::chrono::milliseconds(FLAGS_auth_failure_delay_ms);

@@ -40,6 +40,8 @@ struct LimitStats {
   // Admin operations refused: the peer is not loopback and
   // --admin_allow_remote is off.
   Counter admin_remote{0};
+  // Requests refused: their token's ops/s bucket was empty.
+  Counter token_rate{0};
 };
 
 }  // namespace tally

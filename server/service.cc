@@ -537,7 +537,8 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
         << "\nrejected_batch_too_large:" << get(l.batch_too_large)
         << "\nclosed_auth_backoff:" << get(l.auth_backoff)
         << "\nauth_failures_delayed:" << get(l.auth_failures_delayed)
-        << "\nrejected_admin_remote:" << get(l.admin_remote) << "\n\n";
+        << "\nrejected_admin_remote:" << get(l.admin_remote)
+        << "\nrejected_token_rate:" << get(l.token_rate) << "\n\n";
   }
   if (wanted("persistence")) {
     const JournalStats j = journal_->Stats();

@@ -709,6 +709,52 @@ TEST_F(SecurityTest, AdminOnlyFromLoopbackByDefault) {
       remote.c_str());
 }
 
+// RELIABILITY.md 4.5: a token's ops/s bucket, shared by its connections;
+// an empty bucket answers RESOURCE_EXHAUSTED, counted in INFO limits.
+TEST_F(SecurityTest, TokenOpsPerSecondBucket) {
+  const std::string kLimited = "dd0e2d3c4b5a69788796a5b4c3d2e1f0";
+  WriteTokens(TokenFileText() + TokenLine("slow", Role::kReader, kLimited, {}) +
+              " ops_per_s=1 burst=3\n");
+  Tallyd& tallyd = StartWithTokens();
+  Raw one(tallyd.port(), "127.0.0.61");
+  Raw two(tallyd.port(), "127.0.0.62");
+  ASSERT_EQ(Auth(one, kLimited), Code::kOk);
+  ASSERT_EQ(Auth(two, kLimited), Code::kOk);
+  // Three ops of burst, one more a second: six queries of one item, sent
+  // back to back from two connections, cannot all pass in under 3 s.
+  int ok = 0, exhausted = 0;
+  std::string message;
+  const auto start = SteadyClock::now();
+  for (int i = 0; i < 6; ++i) {
+    std::optional<proto::Response> r =
+        (i % 2 ? two : one)
+            .CallBody(proto::QueryRequest{
+                .items = {proto::QueryItem::Last("k", 1000)}});
+    ASSERT_TRUE(r.has_value());
+    if (r->code == Code::kOk) ++ok;
+    if (r->code == Code::kResourceExhausted) {
+      ++exhausted;
+      message = r->message;
+    }
+  }
+  if (SteadyClock::now() - start < std::chrono::seconds(3)) {
+    EXPECT_GE(exhausted, 1);
+    EXPECT_LE(ok, 5);
+    EXPECT_NE(message.find("over its rate limit"), std::string::npos)
+        << message;
+  }
+  Raw admin(tallyd.port(), "127.0.0.63");
+  ASSERT_EQ(Auth(admin, kAdmin), Code::kOk);  // unlimited token: unaffected
+  std::optional<proto::Response> info =
+      admin.CallBody(proto::InfoRequest{.section = "limits"});
+  ASSERT_TRUE(info.has_value());
+  EXPECT_NE(
+      std::get<proto::InfoResult>(info->body)
+          .text.find("rejected_token_rate:" + std::to_string(exhausted) + "\n"),
+      std::string::npos);
+  ExpectNoSecretInLog();
+}
+
 // Tokens reload on SIGHUP; a revoked token's session fails its next request
 // and closes; a bad file keeps the tokens in force.
 TEST_F(SecurityTest, ReloadOnSighup) {
