@@ -100,6 +100,9 @@ proto::Response ZeroResponse(const proto::Request& request,
     case proto::Op::kAuth:
       response.body = proto::AuthResult{};
       break;
+    case proto::Op::kAdmin:
+      response.body = proto::AdminResult{};
+      break;
   }
   return response;
 }

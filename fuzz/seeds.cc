@@ -112,6 +112,9 @@ std::vector<std::pair<std::string, Request>> Requests() {
   out.emplace_back("info", Req(proto::InfoRequest{""}));
   out.emplace_back("info_debug", Req(proto::InfoRequest{"debug"}));
   out.emplace_back("info_bad", Req(proto::InfoRequest{"bogus"}));
+  out.emplace_back("admin_docs", Req(proto::AdminRequest{{"COMMAND", "DOCS"}}));
+  out.emplace_back("admin_dbsize", Req(proto::AdminRequest{{"dbsize"}}));
+  out.emplace_back("admin_bad", Req(proto::AdminRequest{{"FLY", "x"}}));
   return out;
 }
 

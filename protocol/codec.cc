@@ -208,6 +208,14 @@ struct BodyEncoder {
     *type = wire::RequestBody::AuthRequest;
     return wire::CreateAuthRequest(fbb, token).Union();
   }
+  Offset<void> operator()(const proto::AdminRequest& r) {
+    std::vector<Offset<flatbuffers::String>> args;
+    args.reserve(r.args.size());
+    for (const std::string& arg : r.args) args.push_back(TextOf(fbb, arg));
+    auto vec = fbb.CreateVector(args);
+    *type = wire::RequestBody::AdminRequest;
+    return wire::CreateAdminRequest(fbb, vec).Union();
+  }
 };
 
 // ------------------------------------------------------------------ decode
@@ -354,6 +362,24 @@ Status DecodeBody(const wire::Request& in, FieldReader& f,
       out->body = proto::AuthRequest{
           .token = f.Text(in.body_as_AuthRequest()->token())};
       return Status::Ok();
+    case wire::RequestBody::AdminRequest: {
+      const auto* args = in.body_as_AdminRequest()->args();
+      if (SizeOf(args) > kMaxAdminArgs) {
+        return Status(Code::kInvalidArgument,
+                      "admin command has " + std::to_string(SizeOf(args)) +
+                          " arguments; at most " +
+                          std::to_string(kMaxAdminArgs) + " are allowed");
+      }
+      proto::AdminRequest a;
+      if (args != nullptr) {
+        a.args.reserve(args->size());
+        for (const flatbuffers::String* arg : *args) {
+          a.args.push_back(f.Text(arg));
+        }
+      }
+      out->body = std::move(a);
+      return Status::Ok();
+    }
   }
   return Status(
       Code::kProtocolError,

@@ -23,6 +23,30 @@ uint16_t CodeOf(Code code) { return static_cast<uint16_t>(code); }
 
 // ------------------------------------------------------------------ encode
 
+// Recursion is bounded by the server's replies, which nest two or three
+// levels; the reader's verifier refuses anything deeper than
+// kVerifierMaxDepth.
+Offset<wire::AdminReply> EncodeAdminReply(FlatBufferBuilder& fbb,
+                                          const proto::AdminReply& r) {
+  Offset<Vector<Offset<wire::AdminReply>>> elements = 0;
+  if (!r.elements.empty()) {
+    std::vector<Offset<wire::AdminReply>> offsets;
+    offsets.reserve(r.elements.size());
+    for (const proto::AdminReply& e : r.elements) {
+      offsets.push_back(EncodeAdminReply(fbb, e));
+    }
+    elements = fbb.CreateVector(offsets);
+  }
+  Offset<flatbuffers::String> text = 0;
+  if (!r.text.empty()) text = TextOf(fbb, r.text);
+  wire::AdminReplyBuilder b(fbb);
+  b.add_integer(r.integer);
+  b.add_text(text);
+  b.add_elements(elements);
+  b.add_kind(static_cast<wire::AdminReplyKind>(r.kind));
+  return b.Finish();
+}
+
 Offset<Vector<Offset<wire::AddItemResult>>> EncodeAddResults(
     FlatBufferBuilder& fbb, const std::vector<proto::AddItemResult>& items) {
   std::vector<Offset<wire::AddItemResult>> offsets;
@@ -208,6 +232,11 @@ struct BodyEncoder {
     *type = wire::ResponseBody::AuthResult;
     return wire::CreateAuthResult(fbb, id, role).Union();
   }
+  Offset<void> operator()(const proto::AdminResult& r) {
+    auto reply = EncodeAdminReply(fbb, r.reply);
+    *type = wire::ResponseBody::AdminResult;
+    return wire::CreateAdminResult(fbb, reply).Union();
+  }
 };
 
 // ------------------------------------------------------------------ decode
@@ -247,6 +276,26 @@ std::vector<std::string> DecodeKeys(const Vector<Offset<wire::Bytes>>* in,
   if (in == nullptr) return out;
   out.reserve(in->size());
   for (const wire::Bytes* key : *in) out.push_back(f.Bytes(key->data()));
+  return out;
+}
+
+// The recursion depth is bounded by the verifier (kVerifierMaxDepth), and
+// the element count by its max_tables.
+proto::AdminReply DecodeAdminReply(const wire::AdminReply& in, FieldReader& f) {
+  using Kind = proto::AdminReply::Kind;
+  proto::AdminReply out;
+  const auto kind = static_cast<uint8_t>(in.kind());
+  // A kind this client does not know (a newer server) shows as its text.
+  out.kind = kind <= static_cast<uint8_t>(Kind::kMap) ? static_cast<Kind>(kind)
+                                                      : Kind::kText;
+  out.integer = in.integer();
+  out.text = f.Text(in.text());
+  if (in.elements() != nullptr) {
+    out.elements.reserve(in.elements()->size());
+    for (const wire::AdminReply* e : *in.elements()) {
+      out.elements.push_back(DecodeAdminReply(*e, f));
+    }
+  }
   return out;
 }
 
@@ -360,6 +409,13 @@ Status DecodeBody(const wire::Response& in, FieldReader& f,
       const wire::AuthResult* r = in.body_as_AuthResult();
       out->body = proto::AuthResult{.token_id = f.Text(r->token_id()),
                                     .role = f.Text(r->role())};
+      return Status::Ok();
+    }
+    case wire::ResponseBody::AdminResult: {
+      const wire::AdminReply* r = in.body_as_AdminResult()->reply();
+      proto::AdminResult result;
+      if (r != nullptr) result.reply = DecodeAdminReply(*r, f);
+      out->body = std::move(result);
       return Status::Ok();
     }
   }

@@ -86,6 +86,7 @@ std::vector<proto::Request> AllRequests() {
   all.push_back(Req(proto::DeleteRequest{.keys = {kKeyA, kKeyB, "plain"}}));
   all.push_back(Req(proto::InfoRequest{.section = "engine"}));
   all.push_back(Req(proto::AuthRequest{.token = "0123456789abcdef"}));
+  all.push_back(Req(proto::AdminRequest{.args = {"SLOWLOG", "GET", "10"}}));
   return all;
 }
 
@@ -134,13 +135,21 @@ std::vector<proto::Response> AllResponses() {
                 {.code = Code::kInvalidKey, .message = "key is empty"}}}));
   all.push_back(Resp(proto::InfoResult{.text = "keys:3\nbytes:4096\n"}));
   all.push_back(Resp(proto::AuthResult{.token_id = "risk", .role = "writer"}));
+  proto::AdminReply map = proto::AdminReply::Map();
+  map.Put("calls", proto::AdminReply::Integer(-3))
+      .Put("none", proto::AdminReply::Nil())
+      .Put("log", proto::AdminReply::Array({proto::AdminReply::StatusWord("OK"),
+                                            proto::AdminReply::Text("a\0b"s),
+                                            proto::AdminReply::Array()}));
+  all.push_back(Resp(proto::AdminResult{.reply = map}));
+  all.push_back(Resp(proto::AdminResult{}));
   all.push_back(proto::Response::Error(Status(Code::kBusy, "overloaded")));
   return all;
 }
 
 TEST(CodecTest, EveryRequestRoundTrips) {
   std::vector<proto::Request> all = AllRequests();
-  ASSERT_EQ(all.size(), static_cast<size_t>(proto::Op::kAuth));
+  ASSERT_EQ(all.size(), static_cast<size_t>(proto::Op::kAdmin));
   for (const proto::Request& request : all) {
     std::vector<uint8_t> body = EncodeRequest(request);
     EXPECT_EQ(body.size() % 8, 0u) << proto::OpName(request.op());
@@ -276,6 +285,15 @@ TEST(CodecTest, KnownOperationWithoutItsBodyIsProtocolError) {
   EXPECT_EQ(decoded.status().code(), Code::kProtocolError);
   // A Ping table is an empty table: fine as the body of a Ping.
   EXPECT_TRUE(DecodeRequest(HandBuiltRequest(2, true)).ok());
+}
+
+TEST(CodecTest, AdminRequestArgumentsAreBounded) {
+  proto::AdminRequest admin;
+  admin.args.resize(kMaxAdminArgs, "x");
+  EXPECT_TRUE(DecodeRequest(EncodeRequest(Req(admin))).ok());
+  admin.args.emplace_back("x");
+  Result<proto::Request> decoded = DecodeRequest(EncodeRequest(Req(admin)));
+  EXPECT_EQ(decoded.status().code(), Code::kInvalidArgument);
 }
 
 TEST(CodecTest, TooManyItemsIsResourceExhausted) {

@@ -35,6 +35,9 @@ inline constexpr size_t kMaxPatternBytes = 256;
 inline constexpr size_t kMaxBatchItems = 10000;
 // Largest page a Scan may ask for; larger counts are INVALID_ARGUMENT.
 inline constexpr uint32_t kMaxScanCount = 10000;
+// An admin command (AdminRequest) has at most this many arguments, the name
+// included.
+inline constexpr size_t kMaxAdminArgs = 64;
 
 // FlatBuffers Verifier bounds used by the codec (docs/protocol.md, "Input
 // handling"). Tables nest at most 3 deep today; 16 leaves room for appended

@@ -8,17 +8,17 @@ namespace tally::proto {
 
 // The variants' indices are the Op numbers.
 static_assert(std::variant_size_v<decltype(Request::body)> ==
-              static_cast<size_t>(Op::kAuth) + 1);
+              static_cast<size_t>(Op::kAdmin) + 1);
 static_assert(std::variant_size_v<decltype(Response::body)> ==
-              static_cast<size_t>(Op::kAuth) + 1);
+              static_cast<size_t>(Op::kAdmin) + 1);
 static_assert(
-    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Op::kAuth),
+    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Op::kAdmin),
                                               decltype(Request::body)>,
-                   AuthRequest>);
+                   AdminRequest>);
 static_assert(
-    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Op::kAuth),
+    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Op::kAdmin),
                                               decltype(Response::body)>,
-                   AuthResult>);
+                   AdminResult>);
 
 std::string_view OpName(Op op) {
   switch (op) {
@@ -46,6 +46,8 @@ std::string_view OpName(Op op) {
       return "info";
     case Op::kAuth:
       return "auth";
+    case Op::kAdmin:
+      return "admin";
   }
   return "unknown";
 }

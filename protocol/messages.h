@@ -44,6 +44,7 @@ enum class Op : uint8_t {
   kDelete = 9,
   kInfo = 10,
   kAuth = 11,
+  kAdmin = 12,
 };
 
 // Lower-case name, e.g. "add_and_query"; "unknown" for other values.
@@ -165,13 +166,21 @@ struct AuthRequest {
   bool operator==(const AuthRequest&) const = default;
 };
 
+// An operator command (docs/protocol.md, "Admin commands"): args[0] is the
+// command name, matched case-insensitively; the rest are its arguments.
+struct AdminRequest {
+  std::vector<std::string> args{};
+  bool operator==(const AdminRequest&) const = default;
+};
+
 struct Request {
   uint32_t deadline_ms = 0;   // budget from when the server reads it; 0 = none
   bool wait_durable = false;  // reply once the writes are fsync'd
   // The alternative's index is its Op: keep the order of Op.
   std::variant<std::monostate, HelloRequest, PingRequest, AddRequest,
                QueryRequest, AddAndQueryRequest, RangeRequest, InspectRequest,
-               ScanRequest, DeleteRequest, InfoRequest, AuthRequest>
+               ScanRequest, DeleteRequest, InfoRequest, AuthRequest,
+               AdminRequest>
       body{};
 
   Op op() const { return static_cast<Op>(body.index()); }
@@ -306,13 +315,58 @@ struct AuthResult {
   bool operator==(const AuthResult&) const = default;
 };
 
+// An admin command's reply: a small tree shaped like a RESP reply, so the CLI
+// can print it the way redis-cli does. Build it with the helpers below.
+struct AdminReply {
+  enum class Kind : uint8_t {
+    kNil = 0,
+    kStatus = 1,   // a short status word in `text`, e.g. "OK"
+    kInteger = 2,  // `integer`
+    kText = 3,     // `text`
+    kArray = 4,    // `elements`
+    kMap = 5,      // `elements` as alternating name, value
+  };
+  Kind kind = Kind::kNil;
+  int64_t integer = 0;
+  std::string text{};
+  std::vector<AdminReply> elements{};
+
+  static AdminReply Nil() { return {}; }
+  static AdminReply StatusWord(std::string word) {
+    return {.kind = Kind::kStatus, .text = std::move(word)};
+  }
+  static AdminReply Integer(int64_t value) {
+    return {.kind = Kind::kInteger, .integer = value};
+  }
+  static AdminReply Text(std::string text) {
+    return {.kind = Kind::kText, .text = std::move(text)};
+  }
+  static AdminReply Array(std::vector<AdminReply> elements = {}) {
+    return {.kind = Kind::kArray, .elements = std::move(elements)};
+  }
+  // An empty map; add pairs with Put.
+  static AdminReply Map() { return {.kind = Kind::kMap}; }
+  // Appends a name/value pair to a map. REQUIRES: kind == kMap.
+  AdminReply& Put(std::string name, AdminReply value) {
+    elements.push_back(Text(std::move(name)));
+    elements.push_back(std::move(value));
+    return *this;
+  }
+  bool operator==(const AdminReply&) const = default;
+};
+
+struct AdminResult {
+  AdminReply reply{};
+  bool operator==(const AdminResult&) const = default;
+};
+
 struct Response {
   Code code = Code::kOk;  // whole-request outcome
   std::string message{};
   // monostate when code != kOk. The alternative's index is the Op answered.
   std::variant<std::monostate, HelloResult, PingResult, AddResult, QueryResult,
                AddAndQueryResult, RangeResult, InspectResult, ScanResult,
-               DeleteResult, InfoResult, AuthResult>
+               DeleteResult, InfoResult, AuthResult, AdminResult>
       body{};
 
   // A whole-request error response. REQUIRES: !status.ok().

@@ -152,6 +152,9 @@ Session::Session(std::shared_ptr<const AuthConfig> config, std::string source,
       stats_(stats) {}
 
 bool Session::IsAdminOnly(const proto::Request& request) {
+  // Admin commands read server state (clients' addresses, config) or change
+  // it (CONFIG SET, CLIENT KILL).
+  if (request.op() == proto::Op::kAdmin) return true;
   if (const auto* info = std::get_if<proto::InfoRequest>(&request.body)) {
     return info->section == "debug";
   }
@@ -170,7 +173,9 @@ Status Session::CheckAdmin(proto::Op op) {
     return Status(Code::kNoPermission,
                   "token '" + token_id() + "' (" +
                       std::string(RoleName(role())) + ") may not run " + name +
-                      (op == proto::Op::kInfo ? " debug" : "") +
+                      (op == proto::Op::kInfo    ? " debug"
+                       : op == proto::Op::kAdmin ? " commands"
+                                                 : "") +
                       " (admin only)");
   }
   if (stats_ != nullptr) LimitStats::Bump(stats_->admin_remote);

@@ -245,9 +245,9 @@ class Session {
   // NO_PERMISSION (the role may not). A token revoked since AUTH gives
   // AUTH_REQUIRED and must_close().
   Status Authorize(proto::Request* request, std::vector<size_t>* denied_items);
-  // Admin-only operations (RELIABILITY.md 4.3): today INFO debug. A new
-  // admin operation is added here, and Authorize() then lets it through
-  // only for AdminAllowed().
+  // Admin-only operations (RELIABILITY.md 4.3): INFO debug and ADMIN (op
+  // 12, every admin command). A new admin operation is added here, and
+  // Authorize() then lets it through only for AdminAllowed().
   static bool IsAdminOnly(const proto::Request& request);
   // Whether this session may run admin-only operations: role admin (every
   // session without a token file), from loopback or a Unix socket, or from

@@ -149,37 +149,17 @@ DEFINE_bool(admin_allow_remote, false,
 
 namespace tally {
 
-Result<int64_t> ParseByteSize(std::string_view text) {
-  if (text.empty()) return Status::InvalidArgument("empty size");
-  int64_t unit = 1;
-  switch (text.back()) {
-    case 'k':
-    case 'K':
-      unit = int64_t{1} << 10;
-      break;
-    case 'm':
-    case 'M':
-      unit = int64_t{1} << 20;
-      break;
-    case 'g':
-    case 'G':
-      unit = int64_t{1} << 30;
-      break;
-    default:
-      break;
+std::vector<std::pair<std::string, std::string>> FlagValues() {
+  std::vector<gflags::CommandLineFlagInfo> flags;
+  gflags::GetAllFlags(&flags);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const gflags::CommandLineFlagInfo& f : flags) {
+    // tallyd's own flags; not gflags' or glog's.
+    if (std::string_view(f.filename).ends_with("server/flags.cc")) {
+      out.emplace_back(f.name, f.current_value);
+    }
   }
-  if (unit != 1) text.remove_suffix(1);
-  if (text.empty() || text.size() > 18 ||
-      text.find_first_not_of("0123456789") != std::string_view::npos) {
-    return Status::InvalidArgument(
-        "not a size: digits with an optional "
-        "K/M/G suffix expected");
-  }
-  const int64_t value = std::stoll(std::string(text));
-  if (value > std::numeric_limits<int64_t>::max() / unit) {
-    return Status::InvalidArgument("size too large");
-  }
-  return value * unit;
+  return out;
 }
 
 Result<TallydConfig> ConfigFromFlags() {
@@ -310,6 +290,7 @@ Result<TallydConfig> ConfigFromFlags() {
   config.distinct_exact_limit =
       static_cast<uint32_t>(FLAGS_distinct_exact_limit);
   config.data_dir = FLAGS_data_dir;
+  config.policy_file = FLAGS_policy_file;
   if (!FLAGS_policy_file.empty()) {
     Result<PolicySet> policies = LoadPolicyFile(FLAGS_policy_file);
     if (!policies.ok()) return policies.status();

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "protocol/result.h"
@@ -23,6 +24,7 @@ struct TallydConfig {
   ServerOptions server;
   ServiceOptions service;
   PolicySet policies;
+  std::string policy_file;  // empty: built-in policies
   uint32_t distinct_exact_limit = 1000;
   std::string data_dir;
   DedupeOptions dedupe;
@@ -37,8 +39,9 @@ struct TallydConfig {
   std::string bind_warning;
 };
 
-// "64M" -> 64 MiB: digits with an optional K/M/G suffix (powers of 1024).
-Result<int64_t> ParseByteSize(std::string_view text);
+// Every tallyd flag (those defined in server/flags.cc) with its current
+// value, for CONFIG GET.
+std::vector<std::pair<std::string, std::string>> FlagValues();
 
 // Validates the flags (and reads --policy_file) into a config.
 Result<TallydConfig> ConfigFromFlags();

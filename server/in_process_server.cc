@@ -1,5 +1,6 @@
 #include "server/in_process_server.h"
 
+#include "server/config_commands.h"
 #include "storage/file_system.h"
 #include "storage/recovery.h"
 
@@ -34,6 +35,10 @@ InProcessServer::InProcessServer(InProcessServerOptions options) {
   if (status_.ok()) status_ = journal_->Start();
   service_ = std::make_unique<Service>(journal_.get(), SystemClock::Default(),
                                        options.service);
+  // CONFIG as in tallyd, without the read-only flag values (there are no
+  // flags in-process).
+  service_->RegisterRuntimeSettings(&runtime_config_);
+  RegisterConfigCommands(&runtime_config_, service_->admin_commands());
   server_ = std::make_unique<Server>(service_.get(), options.server);
   if (status_.ok()) status_ = server_->Start();
 }

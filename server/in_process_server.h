@@ -10,6 +10,7 @@
 #include <string>
 
 #include "protocol/result.h"
+#include "server/runtime_config.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/journal.h"
@@ -41,6 +42,7 @@ class InProcessServer {
 
  private:
   Status status_;
+  RuntimeConfig runtime_config_;  // outlives service_
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<Server> server_;

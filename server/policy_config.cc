@@ -119,4 +119,71 @@ Result<PolicySet> LoadPolicyFile(const std::string& path) {
   return ParsePolicyConfig(buffer.str());
 }
 
+std::vector<std::string> DiffPolicies(const PolicySet& running,
+                                      const PolicySet& file) {
+  // Replay judges the WAL's events again with the policies of that start.
+  static constexpr char kRejudged[] =
+      " (replay judges events logged after the last snapshot with the new "
+      "value: stop cleanly, which snapshots, before restarting)";
+  auto find = [](const PolicySet& set, const std::string& name) {
+    const Policy* found = nullptr;
+    for (const Policy* p : set.All()) {
+      if (p->name == name) found = p;
+    }
+    return found;
+  };
+  auto ms = [](int64_t v) { return FormatDuration(v); };
+  std::vector<std::string> out;
+  for (const Policy* old : running.All()) {
+    const Policy* now = find(file, old->name);
+    const std::string what = "policy '" + old->name + "'";
+    if (now == nullptr) {
+      out.push_back(what +
+                    " removed: its keys will take the policy their "
+                    "key then matches");
+      continue;
+    }
+    if (now->prefix != old->prefix) {
+      out.push_back(what + ": prefix '" + old->prefix + "' -> '" + now->prefix +
+                    "'");
+    }
+    if (now->tiers != old->tiers) {
+      out.push_back(what + ": tiers " + FormatTiers(old->tiers) + " -> " +
+                    FormatTiers(now->tiers) +
+                    " (a restart will refuse a snapshot holding keys of "
+                    "this policy: buckets cannot be re-bucketed)");
+    }
+    if (now->track_distinct != old->track_distinct) {
+      out.push_back(what + ": distinct " +
+                    (old->track_distinct ? "on -> off (members are dropped "
+                                           "at the restart)"
+                                         : "off -> on"));
+    }
+    if (now->max_lateness_ms != old->max_lateness_ms) {
+      out.push_back(what + ": lateness " + ms(old->max_lateness_ms) + " -> " +
+                    ms(now->max_lateness_ms) + kRejudged);
+    }
+    if (now->max_skew_ms != old->max_skew_ms) {
+      out.push_back(what + ": skew " + ms(old->max_skew_ms) + " -> " +
+                    ms(now->max_skew_ms) + kRejudged);
+    }
+  }
+  for (const Policy* added : file.All()) {
+    if (find(running, added->name) != nullptr) continue;
+    std::string line = "policy '" + added->name + "' added (prefix '" +
+                       added->prefix + "', tiers " + FormatTiers(added->tiers) +
+                       ")";
+    // Stored keys under its prefix match this policy today; they move to
+    // the new one at the next start, which needs equal tiers.
+    const Policy& today = running.Match(added->prefix);
+    if (!added->prefix.empty() && today.tiers != added->tiers) {
+      line += "; keys stored under '" + added->prefix + "' now have policy '" +
+              today.name + "' (tiers " + FormatTiers(today.tiers) +
+              "): a restart will refuse a snapshot holding any of them";
+    }
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
 }  // namespace tally

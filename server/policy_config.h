@@ -15,6 +15,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/result.h"
 #include "storage/policy.h"
@@ -24,6 +25,15 @@ namespace tally {
 Result<PolicySet> ParsePolicyConfig(std::string_view text);
 // Reads and parses a file; an unreadable file is an error.
 Result<PolicySet> LoadPolicyFile(const std::string& path);
+
+// What a policy file changes against the policies in force, one line per
+// difference ("policy 'ip': tiers 1s x 10m -> 1s x 1h"); empty when equal.
+// Policies bind keys when they are created and when a snapshot is loaded,
+// so tallyd applies a changed file at its next start; a tier change of a
+// policy that holds keys makes that start refuse the snapshot (buckets
+// cannot be re-bucketed), which the line says.
+std::vector<std::string> DiffPolicies(const PolicySet& running,
+                                      const PolicySet& file);
 
 }  // namespace tally
 

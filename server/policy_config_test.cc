@@ -59,5 +59,33 @@ TEST(PolicyConfigTest, MissingFileIsAnIoError) {
             Code::kIoError);
 }
 
+TEST(PolicyConfigTest, DiffNamesEveryChangeAndWarnsOfTierChanges) {
+  auto running = ParsePolicyConfig(
+      "default tiers=\"1s x 2h\"\n"
+      "ip prefix=ip: tiers=\"1s x 10m\" distinct=off lateness=1h\n"
+      "gone prefix=g:");
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  EXPECT_TRUE(DiffPolicies(*running, *running).empty());
+  auto file = ParsePolicyConfig(
+      "default tiers=\"1s x 2h\"\n"
+      "ip prefix=ip: tiers=\"1s x 1h\" distinct=on lateness=2h skew=1s\n"
+      "card prefix=card:");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  const std::vector<std::string> diff = DiffPolicies(*running, *file);
+  std::string all;
+  for (const std::string& line : diff) all += line + "\n";
+  EXPECT_EQ(diff.size(), 6u) << all;
+  EXPECT_NE(all.find("policy 'ip': tiers 1s x 10m -> 1s x 1h (a restart "
+                     "will refuse a snapshot"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("policy 'ip': distinct off -> on"), std::string::npos);
+  EXPECT_NE(all.find("policy 'ip': lateness 1h -> 2h"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("policy 'ip': skew 5s -> 1s"), std::string::npos) << all;
+  EXPECT_NE(all.find("policy 'gone' removed"), std::string::npos);
+  EXPECT_NE(all.find("policy 'card' added (prefix 'card:'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tally

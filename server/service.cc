@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "protocol/validation.h"
+#include "storage/snapshot.h"
 #include "storage/wal_record.h"
 
 namespace tally {
@@ -79,7 +80,96 @@ Service::Service(Journal* journal, const Clock* clock, ServiceOptions options)
       engine_(journal->engine()),
       clock_(clock),
       options_(std::move(options)),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()),
+      max_key_bytes_(options_.max_key_bytes),
+      max_batch_items_(options_.max_batch_items),
+      max_memory_(options_.max_memory) {
+  RegisterAdminCommands();
+}
+
+void Service::RegisterRuntimeSettings(RuntimeConfig* config) {
+  auto size_setting = [config](const char* name, std::string help,
+                               std::atomic<size_t>* target, size_t max) {
+    config->Register(
+        name, std::move(help), [target] { return std::to_string(*target); },
+        [name, target, max](std::string_view value) -> Status {
+          Result<int64_t> n = ParseByteSize(value);
+          if (!n.ok() || *n < 1 || static_cast<uint64_t>(*n) > max) {
+            return Status::InvalidArgument(std::string(name) + " must be 1.." +
+                                           std::to_string(max) + ", not '" +
+                                           std::string(value) + "'");
+          }
+          target->store(static_cast<size_t>(*n), std::memory_order_relaxed);
+          return Status::Ok();
+        });
+  };
+  size_setting("max_key_bytes",
+               "longer keys fail per item with INVALID_KEY (1..256)",
+               &max_key_bytes_, kMaxKeyBytes);
+  size_setting("max_batch_items",
+               "larger requests fail whole with RESOURCE_EXHAUSTED",
+               &max_batch_items_, kMaxBatchItems);
+  config->Register(
+      "max_memory",
+      "engine memory cap in bytes (K/M/G suffixes; 0 = none): new keys are "
+      "refused at the cap",
+      [this] { return std::to_string(max_memory_.load()); },
+      [this](std::string_view value) -> Status {
+        Result<int64_t> n = ParseByteSize(value);
+        if (!n.ok()) {
+          return Status::InvalidArgument(
+              "max_memory must be a byte size like 512M or 0, not '" +
+              std::string(value) + "'");
+        }
+        max_memory_.store(*n, std::memory_order_relaxed);
+        return Status::Ok();
+      });
+  config->AddStatsReset([this] {
+    requests_.store(0, std::memory_order_relaxed);
+    deadline_exceeded_.store(0, std::memory_order_relaxed);
+  });
+}
+
+void Service::RegisterAdminCommands() {
+  admin_commands_.Register(
+      {.name = "DBSIZE",
+       .arity = 1,
+       .syntax = "DBSIZE",
+       .summary = "The number of keys.",
+       .handler = [this](const AdminCall&) -> Result<proto::AdminReply> {
+         return proto::AdminReply::Integer(
+             static_cast<int64_t>(engine_->Stats().keys));
+       }});
+  admin_commands_.Register(
+      {.name = "SAVE",
+       .arity = 1,
+       .syntax = "SAVE",
+       .summary = "Writes a snapshot now and waits for it; replies its LSN, "
+                  "file (under data_dir), bytes and seconds. The way to take "
+                  "a backup (docs/operations.md, \"Backup and restore\").",
+       .handler = [this](const AdminCall&) -> Result<proto::AdminReply> {
+         if (!journal_->has_wal()) {
+           return Status(Code::kUnavailable,
+                         "no data directory (--unsafe_no_wal): nothing to "
+                         "snapshot to");
+         }
+         // Blocks this connection's I/O thread for the snapshot's write
+         // (other threads keep serving); the writer pauses adds only for
+         // the in-memory copy (INFO persistence, last_snapshot_pause).
+         if (Status s = journal_->SnapshotNow(); !s.ok()) return s;
+         const JournalStats j = journal_->Stats();
+         return proto::AdminReply::Map()
+             .Put("lsn", proto::AdminReply::Integer(
+                             static_cast<int64_t>(j.last_snapshot_lsn)))
+             .Put("file", proto::AdminReply::Text(
+                              std::string(snapshot::kDirName) + "/" +
+                              snapshot::FileName(j.last_snapshot_lsn)))
+             .Put("bytes", proto::AdminReply::Integer(
+                               static_cast<int64_t>(j.last_snapshot_bytes)))
+             .Put("seconds", proto::AdminReply::Text(
+                                 std::to_string(j.last_snapshot_seconds)));
+       }});
+}
 
 proto::Response Service::HandleSync(const proto::Request& request,
                                     SteadyTime received) {
@@ -95,7 +185,8 @@ proto::Response Service::HandleSync(const proto::Request& request,
 std::optional<proto::Response> Service::Handle(const proto::Request& request,
                                                SteadyTime received,
                                                ReplyFn reply,
-                                               bool behind_mutation) {
+                                               bool behind_mutation,
+                                               uint64_t connection_id) {
   const proto::Op op = request.op();
   const bool mutation = op == proto::Op::kAdd ||
                         op == proto::Op::kAddAndQuery ||
@@ -104,8 +195,8 @@ std::optional<proto::Response> Service::Handle(const proto::Request& request,
     auto copy = std::make_shared<proto::Request>(request);
     auto response = std::make_shared<proto::Response>();
     journal_->SubmitBarrier(
-        [this, copy, response, received] {
-          *response = *Handle(*copy, received, nullptr, false);
+        [this, copy, response, received, connection_id] {
+          *response = *Handle(*copy, received, nullptr, false, connection_id);
         },
         [reply, response] {
           reply([response] { return std::move(*response); });
@@ -122,12 +213,12 @@ std::optional<proto::Response> Service::Handle(const proto::Request& request,
                "the request's deadline passed before it ran; nothing applied"));
   }
   if (const size_t items = BatchItems(request);
-      items > options_.max_batch_items) {
+      items > max_batch_items_.load(std::memory_order_relaxed)) {
     LimitStats::Bump(limit_stats_.batch_too_large);
     return proto::Response::Error(Status(
         Code::kResourceExhausted, "request has " + std::to_string(items) +
                                       " items; the limit is " +
-                                      std::to_string(options_.max_batch_items) +
+                                      std::to_string(max_batch_items_.load()) +
                                       " (--max_batch_items); nothing applied"));
   }
   switch (request.op()) {
@@ -204,6 +295,9 @@ std::optional<proto::Response> Service::Handle(const proto::Request& request,
       return std::nullopt;
     case proto::Op::kInfo:
       return DoInfo(std::get<proto::InfoRequest>(request.body));
+    case proto::Op::kAdmin:
+      return admin_commands_.Run(std::get<proto::AdminRequest>(request.body),
+                                 connection_id);
     case proto::Op::kAuth:  // answered by the connection (server/auth.h)
       return proto::Response::Error(
           Status(Code::kProtocolError,
@@ -232,8 +326,9 @@ void Service::DoAdds(
   // exactly what was accepted. (A key created or removed between this check
   // and the journal's apply moves the total by at most this batch: the cap
   // is soft by one batch per connection.)
+  const int64_t max_memory = max_memory_.load(std::memory_order_relaxed);
   const bool at_memory_cap =
-      options_.max_memory > 0 && engine_->memory_bytes() >= options_.max_memory;
+      max_memory > 0 && engine_->memory_bytes() >= max_memory;
   for (size_t i = 0; i < items.size(); ++i) {
     Status invalid = proto::ValidateAddItem(items[i]);
     if (invalid.ok()) invalid = CheckLimits(items[i].key, at_memory_cap);
@@ -308,17 +403,18 @@ uint32_t Service::Aggs(std::string_view key, uint32_t wire_aggs) const {
 }
 
 Status Service::CheckLimits(std::string_view key, bool at_memory_cap) {
-  if (key.size() > options_.max_key_bytes) {
+  const size_t max_key_bytes = max_key_bytes_.load(std::memory_order_relaxed);
+  if (key.size() > max_key_bytes) {
     LimitStats::Bump(limit_stats_.key_too_long);
     return Status::InvalidKey(
         "key is " + std::to_string(key.size()) + " bytes; the maximum is " +
-        std::to_string(options_.max_key_bytes) + " (--max_key_bytes)");
+        std::to_string(max_key_bytes) + " (--max_key_bytes)");
   }
   if (at_memory_cap && !engine_->Contains(key)) {
     LimitStats::Bump(limit_stats_.max_memory);
     return Status(Code::kResourceExhausted,
                   "OOM: max_memory reached (" +
-                      std::to_string(options_.max_memory) +
+                      std::to_string(max_memory_.load()) +
                       " bytes); new keys refused, existing keys keep "
                       "counting");
   }
@@ -520,9 +616,9 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
     out << "# Limits\nmax_connections:" << get(l.max_connections)
         << "\nconnections_current:" << get(l.connections_current)
         << "\nconnections_total:" << get(l.connections_total)
-        << "\nmax_key_bytes:" << options_.max_key_bytes
-        << "\nmax_batch_items:" << options_.max_batch_items
-        << "\nmax_memory:" << options_.max_memory
+        << "\nmax_key_bytes:" << max_key_bytes_.load()
+        << "\nmax_batch_items:" << max_batch_items_.load()
+        << "\nmax_memory:" << max_memory_.load()
         << "\nengine_memory_bytes:" << engine_->memory_bytes()
         << "\nrejected_max_connections:" << get(l.rejected_max_connections)
         << "\naccept_retries:" << get(l.accept_retries)

@@ -26,7 +26,9 @@
 
 #include "protocol/limits.h"
 #include "protocol/messages.h"
+#include "server/admin_commands.h"
 #include "server/limit_stats.h"
+#include "server/runtime_config.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
 #include "storage/journal.h"
@@ -79,9 +81,13 @@ class Service {
   // mutation of its own. A read is then ordered behind it through the
   // journal (Journal::SubmitBarrier), so one connection always reads its
   // own writes, pipelined or not.
+  //
+  // `connection_id` names the caller for admin commands (AdminCall); 0 when
+  // there is no connection.
   std::optional<proto::Response> Handle(const proto::Request& request,
                                         SteadyTime received, ReplyFn reply,
-                                        bool behind_mutation = false);
+                                        bool behind_mutation = false,
+                                        uint64_t connection_id = 0);
   // The same, waiting for mutations (tests, tools).
   proto::Response HandleSync(const proto::Request& request,
                              SteadyTime received);
@@ -90,6 +96,12 @@ class Service {
   Engine* engine() const { return engine_; }
   // Limit counters, bumped by the server and connections too (INFO limits).
   LimitStats* limit_stats() { return &limit_stats_; }
+  // Registers the limits that CONFIG SET may change (max_key_bytes,
+  // max_batch_items, max_memory) and the statistics CONFIG RESETSTAT
+  // clears. `config` must outlive the service.
+  void RegisterRuntimeSettings(RuntimeConfig* config);
+  // The ADMIN operation's command table; register commands before serving.
+  AdminCommands* admin_commands() { return &admin_commands_; }
 
  private:
   // Validates, logs and applies a request's adds; `then` gets the results.
@@ -109,6 +121,8 @@ class Service {
   proto::Response DoScan(const proto::ScanRequest& request);
   proto::Response DoInfo(const proto::InfoRequest& request);
   proto::Response DoHello(const proto::HelloRequest& request);
+  // Registers the admin commands the Service answers itself (DBSIZE).
+  void RegisterAdminCommands();
   // The engine's aggregate mask for a wire mask (0 = all the policy tracks).
   uint32_t Aggs(std::string_view key, uint32_t wire_aggs) const;
 
@@ -120,6 +134,12 @@ class Service {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> deadline_exceeded_{0};
   LimitStats limit_stats_;
+  AdminCommands admin_commands_;
+  // The run-time settable limits (CONFIG SET); options_ holds their
+  // start-up values.
+  std::atomic<size_t> max_key_bytes_;
+  std::atomic<size_t> max_batch_items_;
+  std::atomic<int64_t> max_memory_;
 };
 
 }  // namespace tally

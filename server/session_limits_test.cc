@@ -41,6 +41,9 @@ Status Check(Session& session, proto::Request request) {
 
 TEST(AdminReachTest, AdminOnlyOperations) {
   EXPECT_TRUE(Session::IsAdminOnly(DebugInfo()));
+  proto::Request admin;
+  admin.body = proto::AdminRequest{.args = {"DBSIZE"}};
+  EXPECT_TRUE(Session::IsAdminOnly(admin));
   proto::Request info;
   info.body = proto::InfoRequest{.section = "all"};
   EXPECT_FALSE(Session::IsAdminOnly(info));
@@ -93,6 +96,12 @@ TEST(AdminReachTest, AdminFromARemotePeerIsRefusedUnlessAllowed) {
   EXPECT_NE(refused.message().find("192.0.2.2"), std::string::npos);
   EXPECT_NE(refused.message().find("--admin_allow_remote"), std::string::npos);
   EXPECT_EQ(stats.admin_remote.load(), 1u);
+  proto::Request dbsize;
+  dbsize.body = proto::AdminRequest{.args = {"DBSIZE"}};
+  EXPECT_EQ(Check(remote, dbsize).code(), Code::kNoPermission);
+  EXPECT_TRUE(Check(local, dbsize).ok());
+  EXPECT_TRUE(Check(allowed, dbsize).ok());
+  EXPECT_EQ(stats.admin_remote.load(), 2u);
   // Not an admin operation: the remote admin keeps every other right.
   proto::Request add;
   add.body = proto::AddRequest{.items = {{.key = "k"}}};
@@ -101,7 +110,8 @@ TEST(AdminReachTest, AdminFromARemotePeerIsRefusedUnlessAllowed) {
   Status role = Check(reader, DebugInfo());
   EXPECT_EQ(role.code(), Code::kNoPermission);
   EXPECT_NE(role.message().find("admin only"), std::string::npos);
-  EXPECT_EQ(stats.admin_remote.load(), 1u);
+  EXPECT_EQ(Check(reader, dbsize).code(), Code::kNoPermission);
+  EXPECT_EQ(stats.admin_remote.load(), 2u);
 }
 
 // Without a token file every connection is admin, and the rule still holds.

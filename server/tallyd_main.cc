@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "server/config_commands.h"
 #include "server/flags.h"
+#include "server/policy_config.h"
 #include "server/server.h"
 #include "server/service.h"
 #include "storage/engine.h"
@@ -48,6 +50,33 @@ bool LockDataDir(const std::string& dir) {
                  << ": other users may read the counters; chmod 700 it";
   }
   return true;  // held until the process exits
+}
+
+// SIGHUP: re-reads --policy_file and says what it would change. Policies
+// bind keys when they are created and when a snapshot is loaded, so a
+// changed file takes effect at the next start; checking it now lets an
+// operator see a typo, or a tier change that would make that start refuse
+// the snapshot, before restarting.
+void CheckPolicyFile(const std::string& path, const tally::PolicySet& running) {
+  if (path.empty()) return;
+  tally::Result<tally::PolicySet> file = tally::LoadPolicyFile(path);
+  if (!file.ok()) {
+    LOG(ERROR) << "SIGHUP: --policy_file " << path
+               << " has an error; the policies in force stay, and a restart "
+                  "would fail: "
+               << file.status().ToString();
+    return;
+  }
+  std::vector<std::string> diff = tally::DiffPolicies(running, *file);
+  if (diff.empty()) {
+    LOG(INFO) << "SIGHUP: --policy_file " << path
+              << " is valid and equal to the policies in force";
+    return;
+  }
+  for (const std::string& line : diff) {
+    LOG(WARNING) << "SIGHUP: --policy_file " << path << " changes " << line
+                 << "; policies apply at the next start";
+  }
 }
 
 }  // namespace
@@ -142,8 +171,14 @@ int main(int argc, char** argv) {
     LOG(ERROR) << "tallyd cannot open the WAL: " << s.ToString();
     return kExitStartup;
   }
+  // CONFIG GET/SET (server/runtime_config.h): declared before the service,
+  // which keeps pointers into it.
+  tally::RuntimeConfig runtime_config;
+  runtime_config.SetReadOnlySource(tally::FlagValues);
   tally::Service service(&journal, tally::SystemClock::Default(),
                          config->service);
+  service.RegisterRuntimeSettings(&runtime_config);
+  tally::RegisterConfigCommands(&runtime_config, service.admin_commands());
   tally::Server server(&service, config->server);
   tally::Status started = server.Start();
   if (!started.ok()) {
@@ -175,6 +210,7 @@ int main(int argc, char** argv) {
   for (;;) {
     sigwait(&stop_signals, &signal_number);
     if (signal_number != SIGHUP) break;
+    CheckPolicyFile(config->policy_file, journal.engine()->policies());
     if (config->token_file.empty()) {
       LOG(INFO) << "SIGHUP: no --token_file to reload";
       continue;

@@ -5,6 +5,7 @@
 //   tally-wal check  DATA_DIR [--json]
 //   tally-wal dump   DATA_DIR [--json] [--from LSN] [--limit N]
 //   tally-wal repair DATA_DIR [--yes]
+//   tally-wal restore SNAPSHOT_FILE NEW_DATA_DIR
 //
 // Exit codes: 0 the log is clean; 1 torn tail (tallyd's default recovery
 // truncates it); 2 corruption (tallyd refuses to start; `repair` or
@@ -21,6 +22,7 @@
 
 #include "storage/file_system.h"
 #include "storage/recovery.h"
+#include "storage/restore.h"
 #include "storage/snapshot.h"
 #include "storage/wal_reader.h"
 #include "storage/wal_record.h"
@@ -256,6 +258,19 @@ int main(int argc, char** argv) {
   dump->add_option("--from", from_lsn, "first LSN to print");
   dump->add_option("--limit", limit, "print at most this many (0: all)");
   repair->add_flag("-y,--yes", yes, "do not ask for confirmation");
+  CLI::App* restore = app.add_subcommand(
+      "restore",
+      "make a new data directory from a backed-up snapshot file (from "
+      "SAVE): the snapshot plus an empty WAL that continues after it");
+  std::string snapshot_file;
+  uint32_t shard_bits = 8;
+  restore->add_option("snapshot", snapshot_file, "a .snap file")->required();
+  restore
+      ->add_option("data_dir", data_dir,
+                   "the new --data_dir (must not exist, or be empty)")
+      ->required();
+  restore->add_option("--shard_bits", shard_bits,
+                      "tallyd's shard count, as a power of two (default 8)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -264,6 +279,22 @@ int main(int argc, char** argv) {
   }
 
   tally::FileSystem* fs = tally::PosixFileSystem();
+  if (restore->parsed()) {
+    tally::Result<tally::RestoreReport> r =
+        tally::RestoreSnapshot(fs, snapshot_file, data_dir, shard_bits);
+    if (!r.ok()) {
+      std::fprintf(stderr, "tally-wal: %s\n", r.status().ToString().c_str());
+      return r.status().code() == tally::Code::kCorruption ? kExitCorrupt
+                                                           : kExitIo;
+    }
+    std::printf(
+        "restored %s (LSN %llu, %llu bytes) into %s; start tallyd with "
+        "--data_dir=%s\n",
+        snapshot_file.c_str(), static_cast<unsigned long long>(r->lsn),
+        static_cast<unsigned long long>(r->bytes), data_dir.c_str(),
+        data_dir.c_str());
+    return kExitClean;
+  }
   const std::string wal_dir = tally::WalDir(data_dir);
   if (!fs->Exists(data_dir)) {
     std::fprintf(stderr, "tally-wal: %s does not exist\n", data_dir.c_str());

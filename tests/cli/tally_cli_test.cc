@@ -245,10 +245,10 @@ TEST_F(TallyCliTest, ErrorsAsJson) {
   Json old = JsonCall({"ADD", "k", "TS", "5"}, 1);
   EXPECT_EQ(old["error"]["code"], "TIME_OUT_OF_RANGE");
   EXPECT_TRUE(old["error"]["message"].is_string());
-  EXPECT_EQ(
-      JsonCall({"FLY"}, 1),
-      Json::parse(
-          R"({"error":{"code":"ERR","message":"unknown command 'FLY'"}})"));
+  EXPECT_EQ(JsonCall({"FLY"}, 1),
+            Json::parse(
+                R"j({"error":{"code":"INVALID_ARGUMENT",)j"
+                R"j("message":"unknown command 'FLY' (try COMMAND LIST)"}})j"));
   EXPECT_EQ(JsonCall({"QUERY", "k", "WINDOW", "5x"}, 1)["error"]["code"],
             "ERR");
   EXPECT_EQ(JsonCall({"RANGE", "k", "FROM", "10", "TO", "5", "STEP", "1s"},
@@ -275,6 +275,39 @@ TEST_F(TallyCliTest, EstimatedDistinctCarriesItsError) {
   EXPECT_NEAR(q["distinct"].get<double>(), 200, 40);
 }
 
+TEST_F(TallyCliTest, AdminCommandsGoToTheServer) {
+  ASSERT_EQ(Shell(Cli() + " ADD k1").exit_code, 0);
+  ASSERT_EQ(Shell(Cli() + " ADD k2").exit_code, 0);
+  RunResult dbsize = Shell(Cli() + " dbsize");
+  EXPECT_EQ(dbsize.exit_code, 0);
+  EXPECT_EQ(dbsize.out, "(integer) 2\n");
+  RunResult list = Shell(Cli() + " COMMAND LIST");
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_NE(list.out.find(") \"DBSIZE\"\n"), std::string::npos) << list.out;
+  Json docs = JsonCall({"COMMAND", "DOCS", "dbsize"});
+  EXPECT_EQ(docs["DBSIZE"]["arity"], 1);
+  EXPECT_EQ(docs["DBSIZE"]["syntax"], "DBSIZE");
+  // S7: CONFIG reads every flag but changes only the run-time limits.
+  Json flags = JsonCall({"CONFIG", "GET", "*"});
+  EXPECT_TRUE(flags.contains("data_dir")) << flags;
+  EXPECT_EQ(flags["max_key_bytes"], "256");
+  EXPECT_FALSE(flags.contains("logtostderr"));  // glog's, not tallyd's
+  RunResult path = Shell(Cli() + " CONFIG SET data_dir /tmp/elsewhere");
+  EXPECT_EQ(path.exit_code, 1);
+  EXPECT_EQ(path.out.rfind("(error) NO_PERMISSION: 'data_dir' cannot be "
+                           "changed at run time",
+                           0),
+            0u)
+      << path.out;
+  EXPECT_EQ(Shell(Cli() + " CONFIG SET max_key_bytes 64").out, "OK\n");
+  EXPECT_EQ(JsonCall({"CONFIG", "GET", "max_key*"})["max_key_bytes"], "64");
+  RunResult arity = Shell(Cli() + " DBSIZE now");
+  EXPECT_EQ(arity.exit_code, 1);
+  EXPECT_EQ(arity.out,
+            "(error) INVALID_ARGUMENT: wrong number of arguments for "
+            "'DBSIZE'; syntax: DBSIZE\n");
+}
+
 TEST_F(TallyCliTest, TextRepliesAndExitCodes) {
   RunResult ping = Shell(Cli() + " ping");
   EXPECT_EQ(ping.exit_code, 0);
@@ -291,7 +324,9 @@ TEST_F(TallyCliTest, TextRepliesAndExitCodes) {
 
   RunResult unknown = Shell(Cli() + " FLY");
   EXPECT_EQ(unknown.exit_code, 1);
-  EXPECT_EQ(unknown.out, "(error) ERR unknown command 'FLY'\n");
+  EXPECT_EQ(unknown.out,
+            "(error) INVALID_ARGUMENT: unknown command 'FLY' (try COMMAND "
+            "LIST)\n");
   RunResult arity = Shell(Cli() + " INSPECT");
   EXPECT_EQ(arity.exit_code, 1);
   EXPECT_EQ(arity.out,
@@ -363,7 +398,9 @@ TEST_F(TallyCliTest, PipeModeFiveThousandLines) {
     const Json& r = replies[line - 1];
     if (r.contains("error")) {
       ++errors;
-      if (line == bad[0] || line == bad[1]) {
+      if (line == bad[0]) {  // an unknown command: the server refuses it
+        EXPECT_EQ(r["error"]["code"], "INVALID_ARGUMENT") << "line " << line;
+      } else if (line == bad[1]) {  // a syntax error the CLI catches
         EXPECT_EQ(r["error"]["code"], "ERR") << "line " << line;
       } else {
         EXPECT_EQ(line, bad[2]) << r;
@@ -388,7 +425,9 @@ TEST_F(TallyCliTest, PipeModeFiveThousandLines) {
   std::string line;
   for (int n = 1; std::getline(text_lines, line); ++n) {
     if (n == bad[0]) {
-      EXPECT_EQ(line, "(error) ERR unknown command 'FLY'");
+      EXPECT_EQ(line,
+                "(error) INVALID_ARGUMENT: unknown command 'FLY' (try "
+                "COMMAND LIST)");
     }
     if (n == 10) {
       EXPECT_EQ(line.rfind("count=", 0), 0u) << line;
@@ -458,7 +497,8 @@ TEST_F(TallyCliTest, ReplThroughTmux) {
   EXPECT_TRUE(tmux.WaitFor("policy: default")) << tmux.Screen();
   tmux.Type("BOGUS");
   tmux.Press("Enter");
-  EXPECT_TRUE(tmux.WaitFor("(error) ERR unknown command 'BOGUS'"))
+  EXPECT_TRUE(tmux.WaitFor(
+      "(error) INVALID_ARGUMENT: unknown command 'BOGUS' (try COMMAND LIST)"))
       << tmux.Screen();
   tmux.Type("QUIT");
   tmux.Press("Enter");

@@ -13,10 +13,13 @@ namespace tally::cli {
 
 namespace {
 
-constexpr std::array<CommandDoc, 13> kDocs = {{
+constexpr std::array<CommandDoc, 14> kDocs = {{
     {"ADD", "key [COUNT n] [AMOUNT v] [MEMBER m] [TS ms|*] [ID id]",
      "record an event (COUNT 1, AMOUNT 0, now unless TS)"},
     {"CLEAR", "", "clear the screen"},
+    {"COMMAND", "LIST | COUNT | DOCS [command ...]",
+     "the server's admin commands; any command not listed here is sent to "
+     "the server as an admin command"},
     {"DEL", "key [key ...]", "delete keys; replies how many existed"},
     {"EXIT", "", "leave the CLI"},
     {"HELLO", "", "server name, version, protocol and clock"},
@@ -407,7 +410,11 @@ Result<Command> ParseCommand(const std::vector<std::string>& args) {
     cmd.kind = CommandKind::kClear;
     return cmd;
   } else {
-    return SyntaxError("unknown command '" + args[0] + "'");
+    // Everything else is an admin command (SLOWLOG, CONFIG, CLIENT, ...),
+    // sent as typed for the server to run or refuse, as redis-cli does: the
+    // server, not this CLI, knows which commands it has (COMMAND LIST).
+    cmd.request.body = proto::AdminRequest{.args = args};
+    return cmd;
   }
   if (!request.ok()) return request.status();
   cmd.request = std::move(request).value();

@@ -14,12 +14,15 @@
 //   RANGE key FROM ms TO ms STEP dur
 //   INSPECT key | SCAN cursor [MATCH glob] [COUNT n] | DEL key [key ...]
 //   INFO [section]
+//   any other word: an admin command (ADMIN op), sent as typed, e.g.
+//   SLOWLOG GET 10, CONFIG GET max_*, COMMAND LIST; the server knows them
 //   HELP [command] | QUIT | EXIT | CLEAR   (handled by the CLI, not sent)
 //
 // Errors: every failure is INVALID_ARGUMENT whose message is what follows
-// redis-cli's "ERR ", e.g. "unknown command 'FOO'". Range checks the server
-// makes (key length, COUNT >= 1, time bounds) are left to the server so the
-// two never disagree.
+// redis-cli's "ERR ", e.g. "wrong number of arguments for 'INSPECT'
+// command". (An unknown command is the server's to refuse.) Range checks the
+// server makes (key length, COUNT >= 1, time bounds) are left to the server so
+// the two never disagree.
 
 #ifndef TALLY_TOOLS_CLI_COMMAND_PARSER_H_
 #define TALLY_TOOLS_CLI_COMMAND_PARSER_H_

@@ -402,6 +402,9 @@ std::string FormatResponse(const proto::Request& request,
   if (auto* info = std::get_if<proto::InfoResult>(&body)) {
     return InfoReply(*info, options);
   }
+  if (auto* admin = std::get_if<proto::AdminResult>(&body)) {
+    return FormatAdminReply(admin->reply, options);
+  }
   return options.json ? R"({"ok":true})" : "OK";
 }
 

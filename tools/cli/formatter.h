@@ -38,6 +38,11 @@ std::string FormatResponse(const proto::Request& request,
                            const proto::Response& response,
                            const FormatOptions& options);
 
+// An admin command's reply (tools/cli/admin_reply_format.cc): redis-cli's
+// "(integer) 3", "(nil)", "1) ..." arrays and "1# name => value" maps.
+std::string FormatAdminReply(const proto::AdminReply& reply,
+                             const FormatOptions& options);
+
 // True when `response` is an error or carries a per-item error.
 bool IsError(const proto::Response& response);
 

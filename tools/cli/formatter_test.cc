@@ -309,6 +309,47 @@ TEST(FormatterTest, Info) {
             R"("uptime_seconds":7},"stats":{"cpu_seconds":0.25}}})");
 }
 
+TEST(FormatterTest, AdminRepliesLookLikeRedisCli) {
+  using proto::AdminReply;
+  EXPECT_EQ(FormatResponse(kNoRequest, Ok(proto::AdminResult{}), kText),
+            "(nil)");
+  EXPECT_EQ(
+      FormatResponse(kNoRequest, Ok(proto::AdminResult{AdminReply::Integer(7)}),
+                     kText),
+      "(integer) 7");
+  EXPECT_EQ(FormatResponse(kNoRequest,
+                           Ok(proto::AdminResult{AdminReply::StatusWord("OK")}),
+                           kText),
+            "OK");
+  // Nested arrays are indented under their number, as redis-cli does.
+  AdminReply log = AdminReply::Array(
+      {AdminReply::Array({AdminReply::Integer(1), AdminReply::Text("a b")}),
+       AdminReply::Array({AdminReply::Integer(2), AdminReply::Nil()})});
+  const proto::Response r = Ok(proto::AdminResult{log});
+  EXPECT_EQ(FormatResponse(kNoRequest, r, kText),
+            "1) 1) (integer) 1\n"
+            "   2) \"a b\"\n"
+            "2) 1) (integer) 2\n"
+            "   2) (nil)");
+  EXPECT_EQ(FormatResponse(kNoRequest, r, kLine),
+            R"([[(integer) 1, "a b"], [(integer) 2, (nil)]])");
+  EXPECT_EQ(FormatResponse(kNoRequest, r, kJson), R"([[1,"a b"],[2,null]])");
+  AdminReply map = AdminReply::Map();
+  map.Put("calls", AdminReply::Integer(3)).Put("name", AdminReply::Text("x"));
+  const proto::Response m = Ok(proto::AdminResult{map});
+  EXPECT_EQ(FormatResponse(kNoRequest, m, kText),
+            "1# \"calls\" => (integer) 3\n2# \"name\" => \"x\"");
+  EXPECT_EQ(FormatResponse(kNoRequest, m, kJson), R"({"calls":3,"name":"x"})");
+  EXPECT_EQ(FormatResponse(kNoRequest,
+                           Ok(proto::AdminResult{AdminReply::Array()}), kText),
+            "(empty array)");
+  // Multi-line text (a report) prints as it is.
+  EXPECT_EQ(
+      FormatResponse(kNoRequest,
+                     Ok(proto::AdminResult{AdminReply::Text("a\nb")}), kText),
+      "a\nb");
+}
+
 TEST(FormatterTest, Hello) {
   const proto::Response r = Ok(proto::HelloResult{.server_name = "tallyd",
                                                   .server_version = "0.1.0",

@@ -63,7 +63,7 @@ std::vector<std::string> Lines(const std::string& text) {
 TEST(PipeModeTest, OneReplyPerLineInInputOrder) {
   std::string input;
   for (int i = 0; i < 300; ++i) {
-    input += (i % 3 == 0) ? "PING\n" : (i % 50 == 7 ? "BOGUS\n" : "ADD k\n");
+    input += (i % 3 == 0) ? "PING\n" : (i % 50 == 7 ? "INSPECT\n" : "ADD k\n");
   }
   std::istringstream in(input);
   std::ostringstream out;
@@ -77,9 +77,11 @@ TEST(PipeModeTest, OneReplyPerLineInInputOrder) {
   EXPECT_EQ(stats.replies, 300u);
   uint64_t errors = 0;
   for (int i = 0; i < 300; ++i) {
-    const char* want = (i % 3 == 0)    ? "PONG"
-                       : (i % 50 == 7) ? "(error) ERR unknown command 'BOGUS'"
-                                       : "OK";
+    const char* want = (i % 3 == 0) ? "PONG"
+                       : (i % 50 == 7)
+                           ? "(error) ERR wrong number of arguments for "
+                             "'INSPECT' command"
+                           : "OK";
     if (i % 3 != 0 && i % 50 == 7) ++errors;
     EXPECT_EQ(lines[i], want) << "line " << i + 1;
   }
