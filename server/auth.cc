@@ -62,6 +62,50 @@ uint64_t AuthThrottle::refused() const {
   return refused_;
 }
 
+// ---------------------------------------------------------- TokenRateLimiter
+
+uint64_t RequestCost(const proto::Request& request) {
+  uint64_t items = 1;
+  if (const auto* add = std::get_if<proto::AddRequest>(&request.body)) {
+    items = add->items.size();
+  } else if (const auto* q = std::get_if<proto::QueryRequest>(&request.body)) {
+    items = q->items.size();
+  } else if (const auto* aq =
+                 std::get_if<proto::AddAndQueryRequest>(&request.body)) {
+    items = aq->adds.size() + aq->queries.size();
+  } else if (const auto* del =
+                 std::get_if<proto::DeleteRequest>(&request.body)) {
+    items = del->keys.size();
+  }
+  return std::max<uint64_t>(1, items);
+}
+
+bool TokenRateLimiter::TryTake(const Token& token, uint64_t cost, Time now) {
+  if (token.ops_per_s == 0) return true;
+  const double rate = token.ops_per_s;
+  const double burst = token.burst != 0 ? token.burst : token.ops_per_s;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, added] = buckets_.try_emplace(token.id);
+  Bucket& b = it->second;
+  if (added) {
+    b.level = burst;  // a new token starts with its whole burst
+  } else if (now > b.last) {
+    const double elapsed = std::chrono::duration<double>(now - b.last).count();
+    b.level = std::min(burst, b.level + elapsed * rate);
+  }
+  b.last = std::max(b.last, now);
+  const auto need = static_cast<double>(cost);
+  // More than the burst: admitted into a full bucket only, leaving debt.
+  if (b.level < std::min(need, burst)) return false;
+  b.level -= need;
+  return true;
+}
+
+size_t TokenRateLimiter::buckets() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return buckets_.size();
+}
+
 // ----------------------------------------------------------------- DenialLog
 
 void DenialLog::Log(std::string_view line) {
@@ -99,8 +143,50 @@ uint64_t DenialLog::suppressed_total() const {
 
 // ------------------------------------------------------------------- Session
 
-Session::Session(std::shared_ptr<const AuthConfig> config, std::string source)
-    : config_(std::move(config)), source_(std::move(source)) {}
+Session::Session(std::shared_ptr<const AuthConfig> config, std::string source,
+                 bool admin_allow_remote, LimitStats* stats)
+    : config_(std::move(config)),
+      source_(std::move(source)),
+      local_(source_ == "unix" || IsLoopbackAddress(source_)),
+      admin_allow_remote_(admin_allow_remote),
+      stats_(stats) {}
+
+bool Session::IsAdminOnly(const proto::Request& request) {
+  // Admin commands read server state (clients' addresses, config) or change
+  // it (CONFIG SET, CLIENT KILL).
+  if (request.op() == proto::Op::kAdmin) return true;
+  if (const auto* info = std::get_if<proto::InfoRequest>(&request.body)) {
+    return info->section == "debug";
+  }
+  return false;
+}
+
+bool Session::AdminAllowed() const {
+  return role() == Role::kAdmin && (local_ || admin_allow_remote_);
+}
+
+Status Session::CheckAdmin(proto::Op op) {
+  if (AdminAllowed()) return Status::Ok();
+  const std::string name(proto::OpName(op));
+  if (role() != Role::kAdmin) {
+    Deny(name + " (admin only)");
+    return Status(Code::kNoPermission,
+                  "token '" + token_id() + "' (" +
+                      std::string(RoleName(role())) + ") may not run " + name +
+                      (op == proto::Op::kInfo    ? " debug"
+                       : op == proto::Op::kAdmin ? " commands"
+                                                 : "") +
+                      " (admin only)");
+  }
+  if (stats_ != nullptr) LimitStats::Bump(stats_->admin_remote);
+  Deny(name + " (admin operation from a non-loopback address)");
+  return Status(Code::kNoPermission,
+                "admin operations are allowed only from loopback or the Unix "
+                "socket (this connection comes from " +
+                    source_ +
+                    "); start tallyd with --admin_allow_remote to "
+                    "allow them from elsewhere");
+}
 
 Role Session::role() const {
   if (!config_) return Role::kAdmin;
@@ -170,9 +256,46 @@ bool Session::MayWrite(std::string_view key) const {
 
 Status Session::Authorize(proto::Request* request,
                           std::vector<size_t>* denied_items) {
+  Status allowed = AuthorizeRole(request, denied_items);
+  if (!allowed.ok()) return allowed;
+  return ChargeRate(*request);
+}
+
+Status Session::ChargeRate(const proto::Request& request) {
+  if (!config_ || !config_->rates || !token_ || token_->ops_per_s == 0) {
+    return Status::Ok();
+  }
+  const proto::Op op = request.op();
+  if (op == proto::Op::kHello || op == proto::Op::kPing ||
+      op == proto::Op::kAuth || op == proto::Op::kNone) {
+    return Status::Ok();
+  }
+  const uint64_t cost = RequestCost(request);
+  if (config_->rates->TryTake(*token_, cost,
+                              std::chrono::steady_clock::now())) {
+    return Status::Ok();
+  }
+  if (stats_ != nullptr) LimitStats::Bump(stats_->token_rate);
+  Deny(std::string(proto::OpName(op)) + " (over the token's ops/s limit)");
+  return Status(Code::kResourceExhausted,
+                "token '" + token_->id +
+                    "' is over its rate limit (ops_per_s=" +
+                    std::to_string(token_->ops_per_s) + " burst=" +
+                    std::to_string(token_->burst != 0 ? token_->burst
+                                                      : token_->ops_per_s) +
+                    "; this request costs " + std::to_string(cost) +
+                    " ops, one per item); nothing applied, retry later");
+}
+
+Status Session::AuthorizeRole(proto::Request* request,
+                              std::vector<size_t>* denied_items) {
   denied_items->clear();
-  if (!config_) return Status::Ok();
   const proto::Op op = request->op();
+  if (!config_) {
+    // No token file: every connection is admin, but admin operations still
+    // need a local peer.
+    return IsAdminOnly(*request) ? CheckAdmin(op) : Status::Ok();
+  }
   if (op == proto::Op::kHello || op == proto::Op::kPing ||
       op == proto::Op::kAuth || op == proto::Op::kNone) {
     return Status::Ok();
@@ -204,24 +327,14 @@ Status Session::Authorize(proto::Request* request,
                                            std::string(RoleName(role)) + ") " +
                                            std::string(why));
   };
+  // The one gate of admin-only operations: role and peer address.
+  if (IsAdminOnly(*request)) return CheckAdmin(op);
   switch (op) {
     case proto::Op::kQuery:
     case proto::Op::kRange:
     case proto::Op::kInspect:
     case proto::Op::kScan:
-      return Status::Ok();
     case proto::Op::kInfo:
-      if (role != Role::kAdmin &&
-          std::get<proto::InfoRequest>(request->body).section == "debug") {
-        return no_permission("may not read INFO debug (admin only)");
-      }
-      return Status::Ok();
-    case proto::Op::kAdmin:
-      // Admin commands read server state (clients' addresses, config) or
-      // change it (CONFIG SET, CLIENT KILL): admin tokens only.
-      if (role != Role::kAdmin) {
-        return no_permission("may not run admin commands (admin only)");
-      }
       return Status::Ok();
     case proto::Op::kAdd:
     case proto::Op::kAddAndQuery:

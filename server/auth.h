@@ -5,7 +5,7 @@
 // tests drive every piece directly.
 //
 // Tokens: a token file has one token per line,
-//   <id> <role> sha256:<64 hex digits> [key-prefix ...]
+//   <id> <role> sha256:<64 hex digits> [ops_per_s=N] [burst=N] [key-prefix ...]
 // with '#' comments and blank lines. Only the SHA-256 of a secret is stored;
 // a presented secret is hashed once and compared with every stored digest in
 // constant time (CRYPTO_memcmp, and no early exit), so neither its length
@@ -41,6 +41,7 @@
 
 #include "protocol/messages.h"
 #include "protocol/result.h"
+#include "server/limit_stats.h"
 
 namespace tally {
 
@@ -60,7 +61,39 @@ struct Token {
   Sha256Digest digest{};
   // writer only: keys it may add to or delete; empty = every key.
   std::vector<std::string> prefixes;
+  // Rate limit shared by every session of the token (TokenRateLimiter):
+  // items a second (0: none), and how many may come at once (0: one
+  // second's worth).
+  uint32_t ops_per_s = 0;
+  uint32_t burst = 0;
   bool operator==(const Token&) const = default;
+};
+
+// A token's requests cost one op per item (add, query, add_and_query's adds
+// and queries, delete's keys; any other request costs 1).
+uint64_t RequestCost(const proto::Request& request);
+
+// Per-token token buckets (RELIABILITY.md 4.5): a token with ops_per_s > 0
+// may spend `burst` ops at once, refilled at ops_per_s. A request is
+// admitted whole or refused whole; one costing more than the burst is
+// admitted only into a full bucket, which it leaves in debt, so the average
+// rate holds for large batches too. Buckets are keyed by token id: every
+// session of a token shares one, and a reload that changes the rate keeps
+// the level. Thread-safe (one mutex, taken only for rate-limited tokens).
+class TokenRateLimiter {
+ public:
+  using Time = std::chrono::steady_clock::time_point;
+  // Whether `token` may spend `cost` ops now; if so they are spent.
+  bool TryTake(const Token& token, uint64_t cost, Time now);
+  size_t buckets() const;
+
+ private:
+  struct Bucket {
+    double level = 0;
+    Time last{};
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
 };
 
 // Secrets are at least this many bytes of hex (128 bits).
@@ -168,16 +201,28 @@ struct AuthConfig {
   std::shared_ptr<TokenStore> tokens;
   std::shared_ptr<AuthThrottle> throttle;
   std::shared_ptr<DenialLog> denials;
+  // Per-token ops/s buckets; null: the tokens' ops_per_s are not enforced.
+  std::shared_ptr<TokenRateLimiter> rates;
   size_t pre_auth_max_frame = 4096;              // bytes of body before AUTH
   std::chrono::milliseconds auth_timeout{5000};  // AUTH must come by then
   int max_failures = 3;  // failed AUTHs before the connection closes
+  // A failed AUTH is answered only after this long, and the connection
+  // reads nothing meanwhile (a timer, no thread waits): a brute-force client
+  // gets one guess per delay per connection however fast it sends, which
+  // is what keeps the server's CPU low under S5. 0: answer at once.
+  std::chrono::milliseconds failure_delay{200};
 };
 
 // One connection's authentication state. With no AuthConfig (no token file)
 // every connection is admin.
 class Session {
  public:
-  Session(std::shared_ptr<const AuthConfig> config, std::string source);
+  // `source`: the peer's address, captured at accept ("unix" for a Unix
+  // socket). `admin_allow_remote`: admin operations from a peer that is not
+  // loopback are allowed (--admin_allow_remote). `stats`, if set, counts
+  // the refusals that are limits (INFO limits).
+  Session(std::shared_ptr<const AuthConfig> config, std::string source,
+          bool admin_allow_remote = false, LimitStats* stats = nullptr);
 
   bool authenticated() const { return token_ != nullptr || !config_; }
   Role role() const;
@@ -200,6 +245,17 @@ class Session {
   // NO_PERMISSION (the role may not). A token revoked since AUTH gives
   // AUTH_REQUIRED and must_close().
   Status Authorize(proto::Request* request, std::vector<size_t>* denied_items);
+  // Admin-only operations (RELIABILITY.md 4.3): INFO debug and ADMIN (op
+  // 12, every admin command). A new admin operation is added here, and
+  // Authorize() then lets it through only for AdminAllowed().
+  static bool IsAdminOnly(const proto::Request& request);
+  // Whether this session may run admin-only operations: role admin (every
+  // session without a token file), from loopback or a Unix socket, or from
+  // anywhere with --admin_allow_remote.
+  bool AdminAllowed() const;
+  // Whether the peer is on this host (a loopback address or a Unix socket).
+  bool local() const { return local_; }
+
   // Puts the denied items back in a reply, in their places.
   static void Restore(const std::vector<size_t>& denied_items,
                       proto::Response* response);
@@ -208,8 +264,21 @@ class Session {
   bool MayWrite(std::string_view key) const;
   void Deny(std::string_view what);
 
+  // The role and prefix checks of Authorize().
+  Status AuthorizeRole(proto::Request* request,
+                       std::vector<size_t>* denied_items);
+  // RESOURCE_EXHAUSTED when the token's ops/s bucket cannot pay for
+  // `request`.
+  Status ChargeRate(const proto::Request& request);
+  // NO_PERMISSION for an admin-only `op` this session may not run (role,
+  // or a remote peer); OK otherwise.
+  Status CheckAdmin(proto::Op op);
+
   std::shared_ptr<const AuthConfig> config_;
   std::string source_;
+  bool local_ = false;
+  bool admin_allow_remote_ = false;
+  LimitStats* stats_ = nullptr;
   std::shared_ptr<const Token> token_;
   uint64_t generation_ = 0;
   int failures_ = 0;

@@ -453,6 +453,26 @@ TEST(BindPolicyTest, Verdicts) {
             std::string::npos);
 }
 
+// --bind takes a comma-separated list: every address is checked, and the
+// verdict names the ones that are not loopback.
+TEST(BindPolicyTest, EveryAddressOfAListIsChecked) {
+  EXPECT_TRUE(CheckBindPolicy("127.0.0.1,::1", false, false, false).allowed);
+  EXPECT_TRUE(CheckBindPolicy("127.0.0.1, ::1", false, false, false).allowed);
+  for (const char* list :
+       {"127.0.0.1,0.0.0.0", "0.0.0.0,::1", "::1,10.1.2.3", "127.0.0.1,"}) {
+    BindDecision d = CheckBindPolicy(list, false, false, false);
+    EXPECT_FALSE(d.allowed) << list;
+    EXPECT_EQ(d.message.find("127.0.0.1,"), std::string::npos) << d.message;
+    EXPECT_TRUE(CheckBindPolicy(list, true, true, false).allowed) << list;
+  }
+  EXPECT_NE(CheckBindPolicy("127.0.0.1,10.1.2.3,::1", false, false, false)
+                .message.find("refusing to listen on 10.1.2.3:"),
+            std::string::npos);
+  EXPECT_NE(CheckBindPolicy("10.1.2.3,0.0.0.0", false, false, false)
+                .message.find("refusing to listen on 10.1.2.3,0.0.0.0:"),
+            std::string::npos);
+}
+
 TEST(RunAsUserTest, RootRefusedUnlessAllowed) {
   EXPECT_TRUE(CheckRunAsUser(1000, false).ok());
   EXPECT_TRUE(CheckRunAsUser(0, true).ok());

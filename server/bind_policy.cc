@@ -20,10 +20,28 @@ bool IsLoopbackAddress(std::string_view address) {
   return a.is_loopback();
 }
 
-BindDecision CheckBindPolicy(std::string_view bind, bool have_tokens,
+BindDecision CheckBindPolicy(std::string_view bind_list, bool have_tokens,
                              bool have_tls, bool insecure_allow_public_bind) {
   BindDecision d;
-  if (IsLoopbackAddress(bind) || (have_tokens && have_tls)) return d;
+  // Every address of the list is checked; the verdict names the ones that
+  // are not loopback (an empty entry is not an address: it counts as public
+  // here and fails at Start()).
+  std::string bind;
+  bool public_bind = false;
+  for (size_t start = 0;;) {
+    const size_t comma = bind_list.find(',', start);
+    std::string address(bind_list.substr(start, comma == std::string_view::npos
+                                                    ? std::string_view::npos
+                                                    : comma - start));
+    std::erase(address, ' ');
+    if (!IsLoopbackAddress(address)) {
+      public_bind = true;
+      bind += (bind.empty() ? "" : ",") + (address.empty() ? "''" : address);
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (!public_bind || (have_tokens && have_tls)) return d;
   std::string missing;
   if (!have_tokens) missing = "--token_file";
   if (!have_tls)
@@ -31,8 +49,8 @@ BindDecision CheckBindPolicy(std::string_view bind, bool have_tokens,
                "--tls_cert_file/--tls_key_file";
   if (insecure_allow_public_bind) {
     d.warn = true;
-    d.message = "--insecure_allow_public_bind: listening on " +
-                std::string(bind) + ", which is not loopback, without " +
+    d.message = "--insecure_allow_public_bind: listening on " + bind +
+                ", which is not loopback, without " +
                 (have_tokens ? std::string("TLS")
                  : have_tls  ? std::string("authentication")
                              : std::string("authentication or TLS")) +
@@ -42,7 +60,7 @@ BindDecision CheckBindPolicy(std::string_view bind, bool have_tokens,
     return d;
   }
   d.allowed = false;
-  d.message = "refusing to listen on " + std::string(bind) +
+  d.message = "refusing to listen on " + bind +
               ": it is not a loopback address, and a public bind needs both "
               "authentication and TLS (missing " +
               missing +

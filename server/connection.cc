@@ -28,7 +28,8 @@ Connection::Connection(Stream socket, Service* service,
       command_stats_(service->command_stats()),
       timer_(socket_.get_executor()),
       last_frame_(SteadyClock::now()),
-      session_(options.auth, PeerAddress(socket_)),
+      session_(options.auth, PeerAddress(socket_), options.admin_allow_remote,
+               service->limit_stats()),
       auth_timer_(socket_.get_executor()) {
   LimitStats::Bump(limit_stats_->connections_total);
   LimitStats::Bump(limit_stats_->connections_current);
@@ -80,9 +81,15 @@ bool Connection::AnsweredByAuth(uint64_t seq, uint64_t request_id,
                                 proto::Request* request,
                                 std::vector<size_t>* denied) {
   if (request->op() == proto::Op::kAuth) {
-    Complete(seq, request_id,
-             session_.Authenticate(std::get<proto::AuthRequest>(request->body),
-                                   std::chrono::steady_clock::now()));
+    proto::Response reply =
+        session_.Authenticate(std::get<proto::AuthRequest>(request->body),
+                              std::chrono::steady_clock::now());
+    if (!session_.authenticated() && options_.auth &&
+        options_.auth->failure_delay.count() > 0) {
+      DelayAuthReply(seq, request_id, std::move(reply));
+      return true;
+    }
+    Complete(seq, request_id, reply);
     if (session_.authenticated()) {
       decoder_.set_max_body(options_.max_frame_body);
       auth_timer_.cancel();
@@ -95,6 +102,27 @@ bool Connection::AnsweredByAuth(uint64_t seq, uint64_t request_id,
   }
   if (session_.must_close()) closing_ = true;
   return true;
+}
+
+void Connection::DelayAuthReply(uint64_t seq, uint64_t request_id,
+                                proto::Response response) {
+  LimitStats::Bump(limit_stats_->auth_failures_delayed);
+  auth_delayed_ = true;
+  if (!auth_delay_timer_) {
+    auth_delay_timer_ =
+        std::make_unique<asio::steady_timer>(socket_.get_executor());
+  }
+  auth_delay_timer_->expires_after(options_.auth->failure_delay);
+  auth_delay_timer_->async_wait(
+      [self = shared_from_this(), seq, request_id,
+       response = std::move(response)](const boost::system::error_code&) {
+        self->auth_delayed_ = false;
+        if (self->closed_) return;
+        self->Complete(seq, request_id, response);
+        if (self->session_.must_close()) self->closing_ = true;
+        self->MaybeWrite();
+        self->DoRead();  // processes the frames that waited, then reads
+      });
 }
 
 void Connection::Handshake() {
@@ -140,13 +168,15 @@ void Connection::Shutdown() {
 }
 
 void Connection::DoRead() {
-  if (reading_ || closing_ || closed_) return;
+  // A failed AUTH's delay: nothing more is read or answered until it ends.
+  if (reading_ || closing_ || closed_ || auth_delayed_) return;
   if (frames_waiting_ && slots_.size() < options_.max_in_flight) {
     // Frames already buffered come before more bytes (the client may be
     // waiting for their replies before it sends anything else).
     ProcessFrames();
     MaybeWrite();
-    if (closing_ || closed_) return;
+    // No read during an AUTH delay either: its timer resumes here.
+    if (closing_ || closed_ || auth_delayed_) return;
   }
   if (pending_.size() + writing_.size() > options_.max_output_bytes) {
     // The client is not reading its replies: wait for the writes.
@@ -327,7 +357,7 @@ void Connection::CloseForLimit(const Status& why) {
 void Connection::ProcessFrames() {
   frames_waiting_ = false;
   while (!closing_) {
-    if (slots_.size() >= options_.max_in_flight) {
+    if (slots_.size() >= options_.max_in_flight || auth_delayed_) {
       frames_waiting_ = decoder_.buffered() > 0;
       return;
     }
@@ -458,6 +488,7 @@ void Connection::Close() {
   UnregisterClient();
   timer_.cancel();
   auth_timer_.cancel();
+  if (auth_delay_timer_) auth_delay_timer_->cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -73,6 +73,9 @@ struct ConnectionOptions {
   // Tokens and pre-auth limits (server/auth.h); null: no authentication,
   // every connection is admin.
   std::shared_ptr<const AuthConfig> auth;
+  // Admin operations from a peer that is not loopback are refused unless
+  // this is set (--admin_allow_remote; RELIABILITY.md 4.3).
+  bool admin_allow_remote = false;
 
   std::chrono::milliseconds tls_handshake_timeout{10000};
   // Set by the Server: the client registry, slow log and monitors (null:
@@ -111,6 +114,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // was answered here (denied, or AUTH).
   bool AnsweredByAuth(uint64_t seq, uint64_t request_id,
                       proto::Request* request, std::vector<size_t>* denied);
+  // Answers a failed AUTH after AuthConfig::failure_delay (brute force).
+  void DelayAuthReply(uint64_t seq, uint64_t request_id,
+                      proto::Response response);
 
   // Limits: the frame deadline and idle timeout.
   using SteadyClock = std::chrono::steady_clock;
@@ -213,6 +219,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // request id its events carry.
   std::shared_ptr<MonitorSink> monitor_;
   uint64_t monitor_request_id_ = 0;
+  // A failed AUTH's reply waits AuthConfig::failure_delay on this timer
+  // (made on first use); reading and processing pause meanwhile.
+  std::unique_ptr<boost::asio::steady_timer> auth_delay_timer_;
+  bool auth_delayed_ = false;
 };
 
 }  // namespace tally

@@ -9,9 +9,11 @@
 #include "protocol/limits.h"
 #include "server/policy_config.h"
 
-DEFINE_string(bind, "127.0.0.1",
-              "Address to listen on. Loopback by default: without "
-              "authentication and TLS, tallyd is for a trusted host only.");
+DEFINE_string(bind, "127.0.0.1,::1",
+              "Addresses to listen on, comma-separated, all on --port. "
+              "Loopback by default (::1 is skipped with a warning on a host "
+              "without IPv6): without authentication and TLS, tallyd is for "
+              "a trusted host only.");
 DEFINE_int32(port, 7379, "TCP port to listen on (0 picks a free one).");
 DEFINE_int32(
     threads, 0,
@@ -155,6 +157,18 @@ DEFINE_int64(slowlog_log_slower_than_us, 10000,
 DEFINE_int64(slowlog_max_len, 128,
              "Entries SLOWLOG keeps (the oldest are dropped); 128 like Redis, "
              "a few tens of KiB.");
+// Hardening, second part (docs/security.md): brute force, listeners, admin
+// reach and per-token rates.
+DEFINE_int32(auth_failure_delay_ms, 200,
+             "With --token_file: a failed AUTH is answered after this many ms, "
+             "and its connection reads nothing meanwhile (a timer; no thread "
+             "waits), so a brute-force client gets one guess per delay per "
+             "connection. 0: answer at once.");
+DEFINE_bool(admin_allow_remote, false,
+            "Allow admin operations (INFO debug, admin commands) from peers "
+            "that are not loopback. Off: they are refused with "
+            "NO_PERMISSION unless the connection comes from 127.0.0.0/8 or "
+            "::1, whatever the token's role.");
 
 namespace tally {
 
@@ -242,6 +256,9 @@ Result<TallydConfig> ConfigFromFlags() {
   if (FLAGS_auth_timeout_ms < 1 || FLAGS_auth_timeout_ms > 600'000) {
     return Status::InvalidArgument("--auth_timeout_ms must be 1..600000");
   }
+  if (FLAGS_auth_failure_delay_ms < 0 || FLAGS_auth_failure_delay_ms > 10'000) {
+    return Status::InvalidArgument("--auth_failure_delay_ms must be 0..10000");
+  }
   config.allow_root = FLAGS_allow_root;
   config.token_file = FLAGS_token_file;
   if (!config.token_file.empty()) {
@@ -251,7 +268,10 @@ Result<TallydConfig> ConfigFromFlags() {
     auth->tokens = std::make_shared<TokenStore>(std::move(*tokens));
     auth->throttle = std::make_shared<AuthThrottle>();
     auth->denials = std::make_shared<DenialLog>();
+    auth->rates = std::make_shared<TokenRateLimiter>();
     auth->auth_timeout = std::chrono::milliseconds(FLAGS_auth_timeout_ms);
+    auth->failure_delay =
+        std::chrono::milliseconds(FLAGS_auth_failure_delay_ms);
     config.server.connection.auth = std::move(auth);
   }
   if (FLAGS_metrics_port < -1 || FLAGS_metrics_port > 65535) {
@@ -271,6 +291,10 @@ Result<TallydConfig> ConfigFromFlags() {
   }
   config.service.revision = TALLY_REVISION;
   config.server.bind = FLAGS_bind;
+  config.server.connection.admin_allow_remote = FLAGS_admin_allow_remote;
+  // Only the default may lose its ::1 to a host without IPv6.
+  config.server.ipv6_loopback_optional =
+      gflags::GetCommandLineFlagInfoOrDie("bind").is_default;
   config.server.port = static_cast<uint16_t>(FLAGS_port);
   config.server.threads = FLAGS_threads;
   config.server.busy_poll_us = FLAGS_busy_poll_us;

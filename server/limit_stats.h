@@ -33,6 +33,15 @@ struct LimitStats {
   Counter max_memory{0};        // add items refused: new key at --max_memory
   Counter key_too_long{0};      // items refused: key over --max_key_bytes
   Counter batch_too_large{0};   // requests refused: over --max_batch_items
+  // Closed at accept, before any TLS or frame: the source is in AUTH
+  // back-off (server/auth.h AuthThrottle).
+  Counter auth_backoff{0};
+  Counter auth_failures_delayed{0};  // failed AUTH replies held back
+  // Admin operations refused: the peer is not loopback and
+  // --admin_allow_remote is off.
+  Counter admin_remote{0};
+  // Requests refused: their token's ops/s bucket was empty.
+  Counter token_rate{0};
 };
 
 }  // namespace tally

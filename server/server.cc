@@ -12,9 +12,7 @@ namespace asio = boost::asio;
 Server::Server(Service* service, ServerOptions options)
     : service_(service),
       options_(std::move(options)),
-      strand_(asio::make_strand(io_)),
-      acceptor_(strand_),
-      accept_retry_timer_(strand_) {
+      strand_(asio::make_strand(io_)) {
   introspection_ = std::make_shared<Introspection>(options_.slowlog);
   options_.connection.introspection = introspection_;
   introspection_->RegisterAdminCommands(service_->admin_commands());
@@ -29,23 +27,30 @@ Status Server::Start() {
     if (!context.ok()) return context.status();
     tls_context_ = std::move(*context);
   }
-  boost::system::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(options_.bind, ec);
-  if (ec) {
-    return Status::InvalidArgument("bad bind address '" + options_.bind +
-                                   "': " + ec.message());
+  // Every address of the list, on one port.
+  std::vector<std::string> addresses;
+  for (size_t start = 0;;) {
+    const size_t comma = options_.bind.find(',', start);
+    std::string address = options_.bind.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start);
+    // "127.0.0.1, ::1" reads as two addresses.
+    std::erase(address, ' ');
+    addresses.push_back(std::move(address));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
-  const asio::ip::tcp::endpoint endpoint(address, options_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Status(Code::kUnavailable, "cannot listen on " + options_.bind +
-                                          ":" + std::to_string(options_.port) +
-                                          ": " + ec.message());
+  // With port 0, the port the first address got may be taken on a later
+  // one (rare): then all are tried again on a new port, a few times.
+  for (int attempt = 0;; ++attempt) {
+    Status listening = ListenAll(addresses);
+    if (listening.ok()) break;
+    listeners_.clear();
+    if (listening.code() != Code::kBusy) return listening;
+    if (attempt >= 4) return Status(Code::kUnavailable, listening.message());
   }
-  port_ = acceptor_.local_endpoint().port();
+  if (listeners_.empty()) {
+    return Status(Code::kUnavailable, "no address to listen on");
+  }
   // Connections stay below the descriptor limit, keeping a reserve for the
   // WAL, snapshots and policy files (and the listener itself).
   max_connections_ = std::max(1, options_.max_connections);
@@ -67,7 +72,7 @@ Status Server::Start() {
   LOG(INFO) << "max_connections " << max_connections_;
   service_->limit_stats()->max_connections.store(
       static_cast<uint64_t>(max_connections_), std::memory_order_relaxed);
-  DoAccept();
+  for (auto& listener : listeners_) DoAccept(listener.get());
   int threads =
       options_.threads > 0
           ? options_.threads
@@ -75,6 +80,70 @@ Status Server::Start() {
   for (int i = 0; i < threads; ++i)
     threads_.emplace_back([this] { RunIoThread(); });
   return Status::Ok();
+}
+
+Status Server::ListenAll(const std::vector<std::string>& addresses) {
+  for (const std::string& address : addresses) {
+    bool no_ipv6 = false;
+    bool port_taken = false;
+    Status listening = Listen(address, &no_ipv6, &port_taken);
+    if (listening.ok()) continue;
+    if (options_.ipv6_loopback_optional && address == "::1" && no_ipv6) {
+      LOG(WARNING) << "not listening on ::1: " << listening.message()
+                   << " (no IPv6 on this host; serving IPv4 only)";
+      continue;
+    }
+    const bool retry = port_taken && options_.port == 0 && !listeners_.empty();
+    return retry ? Status(Code::kBusy, listening.message()) : listening;
+  }
+  return Status::Ok();
+}
+
+Status Server::Listen(const std::string& address_text, bool* no_ipv6,
+                      bool* port_taken) {
+  boost::system::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(address_text, ec);
+  if (ec) {
+    return Status::InvalidArgument("bad bind address '" + address_text +
+                                   "' in '" + options_.bind +
+                                   "': " + ec.message());
+  }
+  // Once a first bind picked the port (port 0), every address reuses it.
+  const uint16_t port = listeners_.empty() ? options_.port : port_;
+  const asio::ip::tcp::endpoint endpoint(address, port);
+  auto listener = std::make_unique<Listener>(strand_);
+  asio::ip::tcp::acceptor& acceptor = listener->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  // IPv6 sockets take IPv6 only, so "0.0.0.0,::" binds both.
+  if (!ec && address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    const std::string where =
+        address.is_v6() ? "[" + address_text + "]" : address_text;
+    const std::string why = "cannot listen on " + where + ":" +
+                            std::to_string(port) + ": " + ec.message();
+    // No IPv6 on the host: the caller decides whether that is fatal.
+    *no_ipv6 =
+        address.is_v6() && (ec == asio::error::address_family_not_supported ||
+                            ec == boost::system::errc::address_not_available);
+    *port_taken = ec == asio::error::address_in_use;
+    return Status(Code::kUnavailable, why);
+  }
+  if (listeners_.empty()) port_ = acceptor.local_endpoint().port();
+  listeners_.push_back(std::move(listener));
+  return Status::Ok();
+}
+
+std::vector<std::string> Server::listening() const {
+  std::vector<std::string> out;
+  for (const auto& listener : listeners_) {
+    boost::system::error_code ec;
+    const asio::ip::tcp::endpoint at = listener->acceptor.local_endpoint(ec);
+    if (!ec) out.push_back(at.address().to_string());
+  }
+  return out;
 }
 
 void Server::RunIoThread() {
@@ -100,16 +169,24 @@ void Server::RunIoThread() {
   }
 }
 
-void Server::DoAccept() {
-  acceptor_.async_accept(
-      asio::make_strand(io_), [this](const boost::system::error_code& ec,
-                                     asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+void Server::DoAccept(Listener* listener) {
+  listener->acceptor.async_accept(
+      asio::make_strand(io_),
+      [this, listener](const boost::system::error_code& ec,
+                       asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted ||
+            !listener->acceptor.is_open()) {
           return;  // stopping
         }
-        if (!ec && service_->limit_stats()->connections_current.load(
-                       std::memory_order_relaxed) >=
-                       static_cast<uint64_t>(max_connections_)) {
+        if (!ec && InAuthBackoff(socket)) {
+          // Closed before a Connection, TLS handshake or frame exists: a
+          // source in back-off costs one accept and one close.
+          LimitStats::Bump(service_->limit_stats()->auth_backoff);
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        } else if (!ec && service_->limit_stats()->connections_current.load(
+                              std::memory_order_relaxed) >=
+                              static_cast<uint64_t>(max_connections_)) {
           Refuse(std::move(socket));
         } else if (!ec) {
           auto connection = std::make_shared<Connection>(
@@ -130,15 +207,30 @@ void Server::DoAccept() {
           // spinning on an accept that keeps failing.
           LimitStats::Bump(service_->limit_stats()->accept_retries);
           LOG_EVERY_N(WARNING, 100) << "accept failed: " << ec.message();
-          accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
-          accept_retry_timer_.async_wait(
-              [this](const boost::system::error_code& wait_ec) {
-                if (!wait_ec && acceptor_.is_open()) DoAccept();
+          listener->retry_timer.expires_after(std::chrono::milliseconds(100));
+          listener->retry_timer.async_wait(
+              [this, listener](const boost::system::error_code& wait_ec) {
+                if (!wait_ec && listener->acceptor.is_open()) {
+                  DoAccept(listener);
+                }
               });
           return;
         }
-        DoAccept();
+        DoAccept(listener);
       });
+}
+
+bool Server::InAuthBackoff(const asio::ip::tcp::socket& socket) {
+  const std::shared_ptr<const AuthConfig>& auth = options_.connection.auth;
+  if (!auth || !auth->throttle) return false;
+  boost::system::error_code ec;
+  const asio::ip::tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return false;  // the Connection finds out it is gone
+  // The same key as the Session's source (connection.cc PeerAddress).
+  return auth->throttle
+             ->BlockedFor(peer.address().to_string(),
+                          std::chrono::steady_clock::now())
+             .count() > 0;
 }
 
 void Server::Refuse(asio::ip::tcp::socket socket) {
@@ -175,9 +267,11 @@ void Server::Stop() {
     connections_.clear();
   }
   asio::post(strand_, [this] {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    accept_retry_timer_.cancel();
+    for (auto& listener : listeners_) {
+      boost::system::error_code ignored;
+      listener->acceptor.close(ignored);
+      listener->retry_timer.cancel();
+    }
   });
   for (auto& c : live) c->Shutdown();
   live.clear();

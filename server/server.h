@@ -26,7 +26,14 @@
 namespace tally {
 
 struct ServerOptions {
+  // Addresses to listen on, comma-separated ("127.0.0.1,::1"), all on one
+  // port: with port 0 the first bind picks it and the others reuse it.
   std::string bind = "127.0.0.1";
+  // A ::1 in `bind` that cannot be bound because the host has no IPv6
+  // (EADDRNOTAVAIL, EAFNOSUPPORT) is skipped with a warning instead of
+  // failing Start(). Set for tallyd's default --bind only: an address asked
+  // for explicitly must be served.
+  bool ipv6_loopback_optional = false;
   uint16_t port = 7379;  // 0: pick a free port (see port())
   int threads = 0;       // 0: one per core
   // After handling work, an I/O thread keeps polling for this long before it
@@ -56,8 +63,11 @@ class Server {
   ~Server();
 
   Status Start();
-  // The port actually bound. REQUIRES: Start() succeeded.
+  // The port actually bound (the same on every address). REQUIRES: Start()
+  // succeeded.
   uint16_t port() const { return port_; }
+  // The addresses listened on (a skipped optional ::1 is not among them).
+  std::vector<std::string> listening() const;
   // max_connections after the RLIMIT_NOFILE clamp. REQUIRES: Start() ran.
   int effective_max_connections() const { return max_connections_; }
   void Stop();
@@ -66,10 +76,30 @@ class Server {
   Introspection& introspection() { return *introspection_; }
 
  private:
-  void DoAccept();
+  // One listening socket, with its EMFILE back-off timer (its own, so two
+  // listeners backing off at once do not cancel each other's retry).
+  struct Listener {
+    explicit Listener(
+        boost::asio::strand<boost::asio::io_context::executor_type>& strand)
+        : acceptor(strand), retry_timer(strand) {}
+    boost::asio::ip::tcp::acceptor acceptor;
+    boost::asio::steady_timer retry_timer;
+  };
+  // Opens, binds and listens on one address (port_ once a first bind set
+  // it); the error names the address. *no_ipv6: it failed because the host
+  // has no IPv6 (EAFNOSUPPORT, EADDRNOTAVAIL on a v6 address); *port_taken:
+  // EADDRINUSE.
+  Status Listen(const std::string& address, bool* no_ipv6, bool* port_taken);
+  // Listens on every address (an optional ::1 the host cannot have is
+  // skipped). BUSY: port 0 picked a port a later address has taken (retry).
+  Status ListenAll(const std::vector<std::string>& addresses);
+  void DoAccept(Listener* listener);
   // Answers one error frame on a connection over max_connections, then
   // closes it.
   void Refuse(boost::asio::ip::tcp::socket socket);
+  // Whether the peer is in AUTH back-off (too many failed AUTHs, server/
+  // auth.h AuthThrottle): such a connection is closed at once, unanswered.
+  bool InAuthBackoff(const boost::asio::ip::tcp::socket& socket);
   // One I/O thread's loop: io_.run(), or with busy_poll_us, poll() while
   // work keeps arriving and run_one() (sleeping) once it has not for that
   // long.
@@ -82,11 +112,10 @@ class Server {
   // Before io_: outlives every connection (and handler) io_ still holds.
   std::unique_ptr<boost::asio::ssl::context> tls_context_;  // null: plaintext
   boost::asio::io_context io_;
-  // The acceptor and its timer live on this strand, so their handlers and
-  // Stop() never touch them concurrently.
+  // The acceptors and their timers live on this strand, so their handlers
+  // and Stop() never touch them concurrently.
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer accept_retry_timer_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
   uint16_t port_ = 0;
   int max_connections_ = 0;
   std::vector<std::thread> threads_;

@@ -23,8 +23,9 @@ using asio::ip::tcp;
 
 class TestClient {
  public:
-  explicit TestClient(uint16_t port) : socket_(io_) {
-    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  explicit TestClient(uint16_t port, const char* host = "127.0.0.1")
+      : socket_(io_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address(host), port));
   }
   void SendRaw(const std::vector<uint8_t>& bytes) {
     asio::write(socket_, asio::buffer(bytes));
@@ -394,6 +395,52 @@ TEST(ServiceTest, ARequestPastItsDeadlineIsNotExecuted) {
                                       std::chrono::milliseconds(50));
   EXPECT_EQ(r.code, Code::kDeadlineExceeded);
   EXPECT_EQ(engine.Query("late", Window::Last(60'000))->count, 0);
+}
+
+// --bind "127.0.0.1,::1" (tallyd's default): one port on both loopbacks,
+// picked by the first bind when the port is 0.
+class DualStackServerTest : public ServerTest {
+ protected:
+  DualStackServerTest() : ServerTest(DualStack()) {}
+  static ServerOptions DualStack() {
+    ServerOptions o = Options();
+    o.bind = "127.0.0.1,::1";
+    o.ipv6_loopback_optional = true;
+    return o;
+  }
+};
+
+TEST_F(DualStackServerTest, ListensOnBothLoopbacksOnOnePort) {
+  const std::vector<std::string> at = server_.listening();
+  ASSERT_FALSE(at.empty());
+  EXPECT_EQ(at[0], "127.0.0.1");
+  TestClient v4(port());
+  EXPECT_EQ(v4.Call(Req(proto::PingRequest{})).code, Code::kOk);
+  if (at.size() < 2) GTEST_SKIP() << "no IPv6 on this host: ::1 skipped";
+  EXPECT_EQ(at[1], "::1");
+  TestClient v6(port(), "::1");
+  EXPECT_EQ(v6.Call(Req(proto::PingRequest{})).code, Code::kOk);
+}
+
+TEST_F(DualStackServerTest, EveryAddressMustBindAndErrorsNameIt) {
+  // The same port again: taken on both addresses.
+  ServerOptions taken = DualStack();
+  taken.port = port();
+  Server again(&service_, taken);
+  Status s = again.Start();
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_NE(
+      s.message().find("cannot listen on 127.0.0.1:" + std::to_string(port())),
+      std::string::npos)
+      << s.ToString();
+  // A bad entry anywhere in the list fails the start, naming it.
+  ServerOptions bad = Options();
+  bad.bind = "127.0.0.1,not-an-address";
+  Server bad_server(&service_, bad);
+  s = bad_server.Start();
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("'not-an-address'"), std::string::npos)
+      << s.ToString();
 }
 
 }  // namespace

@@ -155,7 +155,11 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
         << "\nin_flight_paused:" << get(l.in_flight_paused)
         << "\nrejected_max_memory:" << get(l.max_memory)
         << "\nrejected_key_too_long:" << get(l.key_too_long)
-        << "\nrejected_batch_too_large:" << get(l.batch_too_large) << "\n\n";
+        << "\nrejected_batch_too_large:" << get(l.batch_too_large)
+        << "\nclosed_auth_backoff:" << get(l.auth_backoff)
+        << "\nauth_failures_delayed:" << get(l.auth_failures_delayed)
+        << "\nrejected_admin_remote:" << get(l.admin_remote)
+        << "\nrejected_token_rate:" << get(l.token_rate) << "\n\n";
   }
   if (wanted("persistence")) {
     const JournalStats j = journal_->Stats();

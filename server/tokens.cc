@@ -122,7 +122,7 @@ Result<std::vector<Token>> ParseTokenFile(std::string_view text) {
     if (f.size() < 3) {
       return LineError(line_number,
                        "expected '<id> <role> sha256:<64 hex digits> "
-                       "[key-prefix...]'");
+                       "[ops_per_s=N] [burst=N] [key-prefix...]'");
     }
     Token token;
     if (!ValidId(f[0])) {
@@ -158,7 +158,31 @@ Result<std::vector<Token>> ParseTokenFile(std::string_view text) {
       }
     }
     for (size_t i = 3; i < f.size(); ++i) {
+      // Options come before the key prefixes; a prefix that looks like one
+      // cannot be written (docs/security.md).
+      if (token.prefixes.empty() &&
+          (f[i].starts_with("ops_per_s=") || f[i].starts_with("burst="))) {
+        const size_t eq = f[i].find('=');
+        const std::string_view digits = f[i].substr(eq + 1);
+        if (digits.empty() || digits.size() > 9 ||
+            digits.find_first_not_of("0123456789") != std::string_view::npos ||
+            std::stoul(std::string(digits)) == 0) {
+          return LineError(line_number, std::string(f[i].substr(0, eq)) +
+                                            " must be 1..999999999");
+        }
+        const auto value =
+            static_cast<uint32_t>(std::stoul(std::string(digits)));
+        (f[i][0] == 'o' ? token.ops_per_s : token.burst) = value;
+        continue;
+      }
+      if (token.prefixes.empty() && f[i].starts_with("keys=")) {
+        return LineError(line_number,
+                         "keys= (a per-token key quota) is not supported yet");
+      }
       token.prefixes.emplace_back(f[i]);
+    }
+    if (token.burst != 0 && token.ops_per_s == 0) {
+      return LineError(line_number, "burst= needs ops_per_s=");
     }
     if (!token.prefixes.empty() && token.role != Role::kWriter) {
       return LineError(line_number, "key prefixes apply to writer tokens only");
