@@ -236,8 +236,20 @@ int main(int argc, char** argv) {
     journal.Stop();
     return kExitStartup;
   }
-  LOG(INFO) << "tallyd listening on " << config->server.bind << ":"
-            << server.port() << " data_dir="
+  // "127.0.0.1:7379, [::1]:7379": every address of --bind on the port.
+  std::string listening;
+  for (size_t start = 0;;) {
+    const size_t comma = config->server.bind.find(',', start);
+    std::string address = config->server.bind.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::erase(address, ' ');
+    if (address.find(':') != std::string::npos) address = "[" + address + "]";
+    listening += (listening.empty() ? "" : ", ") + address + ":" +
+                 std::to_string(server.port());
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  LOG(INFO) << "tallyd listening on " << listening << " data_dir="
             << (config->unsafe_no_wal ? "(none)" : config->data_dir)
             << " durability="
             << (config->unsafe_no_wal ? "none"
@@ -275,8 +287,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   // Only now, after recovery and listen(), may systemd start what depends
   // on tallyd: a client connecting from here on is served.
-  const std::string serving = "STATUS=serving on " + config->server.bind + ":" +
-                              std::to_string(server.port());
+  const std::string serving = "STATUS=serving on " + listening;
   Notify("READY=1\n" + serving);
 
   int signal_number = 0;
