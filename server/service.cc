@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "protocol/validation.h"
+#include "server/latency_command.h"
 #include "storage/snapshot.h"
 #include "storage/wal_record.h"
 
@@ -112,6 +113,7 @@ void Service::RegisterRuntimeSettings(RuntimeConfig* config) {
 }
 
 void Service::RegisterAdminCommands() {
+  RegisterLatencyCommand(&command_stats_, &admin_commands_);
   admin_commands_.Register(
       {.name = "DBSIZE",
        .arity = 1,
