@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "protocol/validation.h"
+#include "server/keyspace_commands.h"
 #include "storage/wal_record.h"
 
 namespace tally {
@@ -65,6 +66,13 @@ size_t BatchItems(const proto::Request& request) {
   }
 }
 
+// The hot-key tracker's clock: monotonic, so its decay never runs backwards.
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 template <typename T>
 proto::Response Ok(T body) {
   proto::Response r;
@@ -79,11 +87,16 @@ Service::Service(Journal* journal, const Clock* clock, ServiceOptions options)
       engine_(journal->engine()),
       clock_(clock),
       options_(std::move(options)),
-      started_(std::chrono::steady_clock::now()) {
+      started_(std::chrono::steady_clock::now()),
+      hot_keys_(options_.hot_keys) {
   RegisterAdminCommands();
 }
 
 void Service::RegisterAdminCommands() {
+  RegisterKeyspaceCommands(&admin_commands_, {.engine = engine_,
+                                              .dedupe = journal_->dedupe(),
+                                              .hot_keys = &hot_keys_,
+                                              .now_ms = &SteadyNowMs});
   admin_commands_.Register(
       {.name = "DBSIZE",
        .arity = 1,
@@ -261,6 +274,7 @@ void Service::DoAdds(
       continue;
     }
     const proto::AddItem& item = items[i];
+    if (hot_keys_.ShouldSample()) hot_keys_.Record(item.key, SteadyNowMs());
     wal::AddOp op;
     op.key = item.key;
     op.time_ms = item.time_ms == 0 ? kNow : item.time_ms;

@@ -30,6 +30,7 @@
 #include "server/limit_stats.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
+#include "storage/hot_keys.h"
 #include "storage/journal.h"
 
 namespace tally {
@@ -50,6 +51,8 @@ struct ServiceOptions {
   // keys and every read keep working (noeviction). Refused items are never
   // logged, so replay rebuilds exactly the served state.
   int64_t max_memory = 0;
+  // HOTKEYS' tracker: which adds are sampled, over what window.
+  HotKeysOptions hot_keys{};
 };
 
 struct ServiceStats {
@@ -97,6 +100,7 @@ class Service {
   LimitStats* limit_stats() { return &limit_stats_; }
   // The ADMIN operation's command table; register commands before serving.
   AdminCommands* admin_commands() { return &admin_commands_; }
+  const HotKeys& hot_keys() const { return hot_keys_; }
 
  private:
   // Validates, logs and applies a request's adds; `then` gets the results.
@@ -129,6 +133,8 @@ class Service {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> deadline_exceeded_{0};
   LimitStats limit_stats_;
+  // Before admin_commands_: its HOTKEYS handler refers to it.
+  HotKeys hot_keys_;
   AdminCommands admin_commands_;
 };
 
