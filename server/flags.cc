@@ -98,6 +98,10 @@ DEFINE_string(max_memory, "0",
               "create a key are refused with RESOURCE_EXHAUSTED (OOM); "
               "existing keys keep counting and reads keep working: live "
               "counters are never evicted.");
+DEFINE_uint32(hotkeys_sample_every, 64,
+              "HOTKEYS samples 1 in this many adds into its top-K tracker "
+              "(0: off). 64 keeps its cost on the add path negligible "
+              "(docs/operations.md, HOTKEYS).");
 DEFINE_int32(distinct_exact_limit, 1000,
              "Distinct counts are exact up to this many members per answer, "
              "then a HyperLogLog estimate (0.81 % standard error).");
@@ -248,6 +252,7 @@ Result<TallydConfig> ConfigFromFlags() {
   config.service.max_key_bytes = static_cast<size_t>(FLAGS_max_key_bytes);
   config.service.max_batch_items = static_cast<size_t>(FLAGS_max_batch_items);
   config.service.max_memory = *max_memory;
+  config.service.hot_keys.sample_every = FLAGS_hotkeys_sample_every;
   const BindDecision bind = CheckBindPolicy(
       FLAGS_bind, !FLAGS_token_file.empty(), !FLAGS_tls_cert_file.empty(),
       FLAGS_insecure_allow_public_bind);

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "protocol/validation.h"
+#include "server/keyspace_commands.h"
 #include "server/latency_command.h"
 #include "storage/snapshot.h"
 #include "storage/wal_record.h"
@@ -47,6 +48,13 @@ size_t BatchItems(const proto::Request& request) {
   }
 }
 
+// The hot-key tracker's clock: monotonic, so its decay never runs backwards.
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 template <typename T>
 proto::Response Ok(T body) {
   proto::Response r;
@@ -62,6 +70,7 @@ Service::Service(Journal* journal, const Clock* clock, ServiceOptions options)
       clock_(clock),
       options_(std::move(options)),
       started_(std::chrono::steady_clock::now()),
+      hot_keys_(options_.hot_keys),
       max_key_bytes_(options_.max_key_bytes),
       max_batch_items_(options_.max_batch_items),
       max_memory_(options_.max_memory) {
@@ -114,6 +123,10 @@ void Service::RegisterRuntimeSettings(RuntimeConfig* config) {
 
 void Service::RegisterAdminCommands() {
   RegisterLatencyCommand(&command_stats_, &admin_commands_);
+  RegisterKeyspaceCommands(&admin_commands_, {.engine = engine_,
+                                              .dedupe = journal_->dedupe(),
+                                              .hot_keys = &hot_keys_,
+                                              .now_ms = &SteadyNowMs});
   admin_commands_.Register(
       {.name = "DBSIZE",
        .arity = 1,
@@ -321,6 +334,7 @@ void Service::DoAdds(
       continue;
     }
     const proto::AddItem& item = items[i];
+    if (hot_keys_.ShouldSample()) hot_keys_.Record(item.key, SteadyNowMs());
     wal::AddOp op;
     op.key = item.key;
     op.time_ms = item.time_ms == 0 ? kNow : item.time_ms;

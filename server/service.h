@@ -32,6 +32,7 @@
 #include "server/runtime_config.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
+#include "storage/hot_keys.h"
 #include "storage/journal.h"
 
 namespace tally {
@@ -55,6 +56,8 @@ struct ServiceOptions {
   // keys and every read keep working (noeviction). Refused items are never
   // logged, so replay rebuilds exactly the served state.
   int64_t max_memory = 0;
+  // HOTKEYS' tracker: which adds are sampled, over what window.
+  HotKeysOptions hot_keys{};
 };
 
 struct ServiceStats {
@@ -115,6 +118,7 @@ class Service {
   void RegisterRuntimeSettings(RuntimeConfig* config);
   // The ADMIN operation's command table; register commands before serving.
   AdminCommands* admin_commands() { return &admin_commands_; }
+  const HotKeys& hot_keys() const { return hot_keys_; }
 
  private:
   // Validates, logs and applies a request's adds; `then` gets the results.
@@ -148,6 +152,8 @@ class Service {
   std::atomic<uint64_t> deadline_exceeded_{0};
   LimitStats limit_stats_;
   CommandStats command_stats_;
+  // Before admin_commands_: its HOTKEYS handler refers to it.
+  HotKeys hot_keys_;
   AdminCommands admin_commands_;
   // The run-time settable limits (CONFIG SET); options_ holds their
   // start-up values.

@@ -30,6 +30,7 @@
 #include "tools/cli/monitor_mode.h"
 #include "tools/cli/pipe_mode.h"
 #include "tools/cli/repl.h"
+#include "tools/cli/special_modes.h"
 
 #ifndef TALLY_VERSION
 #define TALLY_VERSION "unknown"
@@ -183,6 +184,77 @@ int RunOneShot(tally::Client& client, const std::vector<std::string>& args,
   return tally::cli::IsError(response) ? 1 : 0;
 }
 
+// The redis-cli special modes (tools/cli/special_modes.h).
+struct ModeFlags {
+  bool stat = false;
+  bool latency = false;
+  bool latency_history = false;
+  bool scan = false;
+  bool bigkeys = false;
+  bool memkeys = false;
+  bool hotkeys = false;
+  bool raw = false;
+  tally::cli::SpecialModeOptions options;
+
+  bool any() const {
+    return stat || latency || latency_history || scan || bigkeys || memkeys ||
+           hotkeys;
+  }
+};
+
+void AddModeOptions(CLI::App& app, ModeFlags& m) {
+  app.add_flag("--stat", m.stat,
+               "Print keys, memory, clients and requests every -i seconds");
+  app.add_flag("--latency", m.latency,
+               "Sample PING round trips: min, max, avg in ms (redis-cli)");
+  app.add_flag("--latency-history", m.latency_history,
+               "Like --latency, a new line every -i seconds (default 15)");
+  app.add_flag("--scan", m.scan, "List keys (SCAN), one per line");
+  app.add_option("--pattern", m.options.pattern,
+                 "Glob for --scan, --bigkeys, --memkeys (fnmatch)");
+  app.add_option("--count", m.options.count,
+                 "SCAN COUNT for --scan/--bigkeys/--memkeys; HOTKEYS COUNT "
+                 "for --hotkeys");
+  app.add_flag("--bigkeys", m.bigkeys,
+               "Scan every key; biggest per policy by buckets held");
+  app.add_flag("--memkeys", m.memkeys,
+               "Scan every key; biggest per policy by bytes held");
+  app.add_flag("--hotkeys", m.hotkeys,
+               "Keys with the highest recent add rate (server-sampled)");
+  app.add_option("-i,--interval", m.options.interval_s,
+                 "Seconds between --stat lines, --latency-history ranges, "
+                 "SCAN pages (decimals ok)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--raw", m.raw,
+               "Raw output for the modes (the default when stdout is not "
+               "a terminal)");
+}
+
+int RunMode(tally::Client& client, ModeFlags& m) {
+  m.options.raw = m.raw || isatty(STDOUT_FILENO) == 0;
+  auto call = [&client](const tally::proto::Request& request) {
+    return ToResponse(client.Call(request));
+  };
+  auto async = [&client](tally::proto::Request request,
+                         std::function<void(tally::proto::Response)> done) {
+    client.CallAsync(
+        std::move(request), {},
+        [done = std::move(done)](tally::CallResult<tally::proto::Response> r) {
+          done(ToResponse(std::move(r)));
+        });
+  };
+  if (m.stat) return tally::cli::RunStat(call, m.options, std::cout);
+  if (m.latency || m.latency_history) {
+    return tally::cli::RunLatency(call, m.latency_history, m.options,
+                                  std::cout);
+  }
+  if (m.scan) return tally::cli::RunScan(call, m.options, std::cout);
+  if (m.bigkeys || m.memkeys) {
+    return tally::cli::RunBigKeys(async, m.memkeys, m.options, std::cout);
+  }
+  return tally::cli::RunHotKeys(call, m.options, std::cout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -226,6 +298,8 @@ int main(int argc, char** argv) {
                  "PEM client certificate for mutual TLS");
   app.add_option("--tls_key_file", tls.key_file,
                  "PEM private key of --tls_cert_file");
+  ModeFlags modes;
+  AddModeOptions(app, modes);
   app.set_version_flag("--version", "tally " TALLY_VERSION);
   app.prefix_command();  // everything from the first command word is its args
   app.footer(CommandList());
@@ -248,6 +322,8 @@ int main(int argc, char** argv) {
                 !tls.server_name.empty() || !tls.cert_file.empty();
   client_options.tls = tls;
   tally::Client client(std::move(client_options));
+
+  if (modes.any()) return RunMode(client, modes);
 
   if (!args.empty()) {
     return RunOneShot(client, args,
