@@ -87,45 +87,4 @@ std::vector<std::string> CommandSummary::Words() const {
   return words;
 }
 
-std::string QuoteArg(std::string_view arg) {
-  std::string out = "\"";
-  for (const char c : arg) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\a':
-        out += "\\a";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      default: {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u >= 0x7f) {
-          char hex[5];
-          std::snprintf(hex, sizeof hex, "\\x%02x", u);
-          out += hex;
-        } else {
-          out += c;
-        }
-      }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 }  // namespace tally

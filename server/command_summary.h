@@ -36,10 +36,6 @@ struct CommandSummary {
   std::vector<std::string> Words() const;
 };
 
-// Redis' quoting of one argument: "…" with \" \\ \n \r \t \a \b and \xHH
-// for other non-printable bytes.
-std::string QuoteArg(std::string_view arg);
-
 }  // namespace tally
 
 #endif  // TALLY_SERVER_COMMAND_SUMMARY_H_

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "protocol/quote.h"
+
 namespace tally {
 namespace {
 
@@ -138,7 +140,7 @@ TEST(CommandSummaryTest, WordsNameTheOpTheFirstKeyAndTheRest) {
   auth.body = proto::AuthRequest{.token = "s3cret"};
   EXPECT_EQ(CommandSummary::Of(auth).Words(),
             (std::vector<std::string>{"auth"}));  // never the token
-  EXPECT_EQ(QuoteArg("a\"b\\\n\x01"), "\"a\\\"b\\\\\\n\\x01\"");
+  EXPECT_EQ(QuoteBytes("a\"b\\\n\x01"), "\"a\\\"b\\\\\\n\\x01\"");
 }
 
 TEST(MonitorFilterTest, ParsesSampleAndMatchInAnyOrder) {

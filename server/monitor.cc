@@ -7,6 +7,7 @@
 #include <random>
 #include <utility>
 
+#include "protocol/quote.h"
 #include "server/admin_commands.h"
 
 namespace tally {
@@ -157,7 +158,7 @@ std::string MonitorHub::FormatLine(uint64_t source,
     // The operation's name bare, as the brief's example; admin words and
     // every argument quoted, as Redis quotes them.
     line += i == 0 && command.op != proto::Op::kAdmin ? words[i]
-                                                      : QuoteArg(words[i]);
+                                                      : QuoteBytes(words[i]);
   }
   return line;
 }

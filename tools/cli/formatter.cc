@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "protocol/quote.h"
 #include "storage/duration.h"
 
 namespace tally::cli {
@@ -450,41 +451,6 @@ std::string Sparkline(const std::vector<int64_t>& values, size_t width) {
   return out;
 }
 
-std::string Quote(std::string_view bytes) {
-  std::string out = "\"";
-  for (unsigned char c : bytes) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\a':
-        out += "\\a";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      default:
-        if (c >= 0x20 && c < 0x7f) {
-          out += static_cast<char>(c);
-        } else {
-          out += fmt::format("\\x{:02x}", c);
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
+std::string Quote(std::string_view bytes) { return QuoteBytes(bytes); }
 
 }  // namespace tally::cli

@@ -9,6 +9,8 @@
 #include <thread>
 #include <utility>
 
+#include "tools/cli/formatter.h"
+
 namespace tally::cli {
 namespace {
 
@@ -123,7 +125,7 @@ int RunScan(const CallFn& call, const SpecialModeOptions& options,
     // redis-cli: quoted on a terminal (keys are binary), raw bytes when
     // piped, one per line.
     for (const std::string& key : page.keys) {
-      out << (options.raw ? key : Repr(key)) << '\n';
+      out << (options.raw ? key : Quote(key)) << '\n';
     }
     out << std::flush;
     cursor = page.cursor;

@@ -67,10 +67,6 @@ int RunHotKeys(const CallFn& call, const SpecialModeOptions& options,
 // redis-cli's bytesToHuman: 1023B, 1.00K, 1.16M, 2.00G...
 std::string BytesToHuman(int64_t bytes);
 
-// redis' sdscatrepr: the key in double quotes, with \n \r \t \a \b \\ \"
-// escaped and other non-printable bytes as \xhh.
-std::string Repr(std::string_view bytes);
-
 // INFO's "field:value" lines (section headers and blank lines skipped).
 std::map<std::string, std::string, std::less<>> ParseInfo(
     std::string_view text);

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "tools/cli/formatter.h"
 #include "tools/cli/special_modes.h"
 
 namespace tally::cli {
@@ -72,44 +73,6 @@ std::string BytesToHuman(int64_t n) {
     return sign + Printf("%.2fT", d / (kK * kK * kK * kK));
   }
   return sign + Printf("%.2fP", d / (kK * kK * kK * kK * kK));
-}
-
-std::string Repr(std::string_view bytes) {
-  std::string out = "\"";
-  for (const char c : bytes) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\a':
-        out += "\\a";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      default: {
-        const auto u = static_cast<unsigned char>(c);
-        if (u >= 0x20 && u < 0x7f) {
-          out += c;
-        } else {
-          out += Printf("\\x%02x", static_cast<unsigned>(u));
-        }
-      }
-    }
-  }
-  return out + "\"";
 }
 
 std::map<std::string, std::string, std::less<>> ParseInfo(
@@ -204,7 +167,7 @@ std::string KeySizeReport::Add(std::string_view key, std::string_view policy,
   p.biggest_key = std::string(key);
   p.found = true;
   return Printf("[%05.2f%%] Biggest %-6s found so far '%s' with %lld %s\n", pct,
-                std::string(policy).c_str(), Repr(key).c_str(),
+                std::string(policy).c_str(), Quote(key).c_str(),
                 static_cast<long long>(size), unit_.c_str());
 }
 
@@ -222,7 +185,7 @@ std::string KeySizeReport::Summary() const {
     if (!p.found) continue;
     any = true;
     out += Printf("Biggest %6s found '%s' has %lld %s\n", policy.c_str(),
-                  Repr(p.biggest_key).c_str(),
+                  Quote(p.biggest_key).c_str(),
                   static_cast<long long>(p.biggest), unit_.c_str());
   }
   if (any) out += "\n";
@@ -268,7 +231,7 @@ std::string FormatHotKeys(const proto::AdminReply& reply) {
   // found (here: hottest first).
   for (const auto& [name, rate] : found) {
     out += Printf("[00.00%%] Hot key '%s' found so far with counter %s\n",
-                  Repr(name).c_str(), rate.c_str());
+                  Quote(name).c_str(), rate.c_str());
   }
   out += "\n-------- summary -------\n\n";
   if (sample_every == 0) {
@@ -278,7 +241,7 @@ std::string FormatHotKeys(const proto::AdminReply& reply) {
   out += Printf("Sampled %zu keys in the keyspace!\n", found.size());
   for (const auto& [name, rate] : found) {
     out += Printf("hot key found with counter: %s\tkeyname: %s\n", rate.c_str(),
-                  Repr(name).c_str());
+                  Quote(name).c_str());
   }
   return out;
 }

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/cli/formatter.h"
+
 namespace tally::cli {
 namespace {
 
@@ -41,11 +43,11 @@ TEST(SpecialModesFormatTest, BytesToHumanAsRedisCli) {
   EXPECT_EQ(BytesToHuman(-2048), "-2.00K");
 }
 
-TEST(SpecialModesFormatTest, ReprAsRedisCliScanOnATerminal) {
+TEST(SpecialModesFormatTest, QuoteAsRedisCliScanOnATerminal) {
   // redis-cli --scan printed "bin\nkey\"x" for the key bin<LF>key"x.
-  EXPECT_EQ(Repr("bin\nkey\"x"), R"("bin\nkey\"x")");
-  EXPECT_EQ(Repr("key1"), R"("key1")");
-  EXPECT_EQ(Repr(std::string("a\0\xff\\\t", 5)), R"("a\x00\xff\\\t")");
+  EXPECT_EQ(Quote("bin\nkey\"x"), R"("bin\nkey\"x")");
+  EXPECT_EQ(Quote("key1"), R"("key1")");
+  EXPECT_EQ(Quote(std::string("a\0\xff\\\t", 5)), R"("a\x00\xff\\\t")");
 }
 
 TEST(SpecialModesFormatTest, StatLineIsRedisCliLessBlockedColumn) {
