@@ -7,11 +7,11 @@ namespace tally {
 CommandSummary CommandSummary::Of(const proto::Request& request) {
   CommandSummary s;
   s.op = request.op();
-  auto first_key = [&s](const auto& items, uint64_t count) {
+  auto first_key = [&s](const auto& list, uint64_t count) {
     s.items = count;
-    if (!items.empty()) {
+    if (!list.empty()) {
       s.has_key = true;
-      s.key = items.front().key;
+      s.key = list.front().key;
     }
   };
   switch (s.op) {
