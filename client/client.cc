@@ -144,8 +144,7 @@ Client::Impl::Impl(ClientOptions options)
       if (endpoints_.empty() && i == 0) stream_options_ = co;
     }
     endpoints_.push_back(std::move(state));
-    endpoint_names_.push_back(endpoint.host + ":" +
-                              std::to_string(endpoint.port));
+    endpoint_names_.push_back(EndpointName(endpoint));
     reported_states_.push_back(CircuitState::kClosed);
     if (options_.metrics) {
       options_.metrics->CircuitStateChanged(endpoint_names_.back(),

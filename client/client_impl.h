@@ -100,7 +100,7 @@ class Client::Impl {
   ci::Backoff retry_backoff_;
   ci::LastKnownCache last_known_;
   std::unordered_map<ci::CallState*, CallPtr> active_;
-  // "host:port" of each endpoint, and the breaker state last reported to
+  // EndpointName() of each endpoint, and the breaker state last reported to
   // options_.metrics (I/O thread only).
   std::vector<std::string> endpoint_names_;
   std::vector<CircuitState> reported_states_;
