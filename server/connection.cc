@@ -8,16 +8,6 @@ namespace tally {
 
 namespace asio = boost::asio;
 
-namespace {
-
-std::string PeerAddress(const Stream& socket) {
-  boost::system::error_code ec;
-  const asio::ip::tcp::endpoint peer = socket.remote_endpoint(ec);
-  return ec ? std::string("unknown") : peer.address().to_string();
-}
-
-}  // namespace
-
 Connection::Connection(Stream socket, Service* service,
                        const ConnectionOptions& options)
     : socket_(std::move(socket)),
@@ -28,7 +18,7 @@ Connection::Connection(Stream socket, Service* service,
       command_stats_(service->command_stats()),
       timer_(socket_.get_executor()),
       last_frame_(SteadyClock::now()),
-      session_(options.auth, PeerAddress(socket_), options.admin_allow_remote,
+      session_(options.auth, socket_.PeerAddress(), options.admin_allow_remote,
                service->limit_stats()),
       auth_timer_(socket_.get_executor()) {
   LimitStats::Bump(limit_stats_->connections_total);
@@ -57,7 +47,7 @@ uint64_t Connection::NewSlot(std::chrono::steady_clock::time_point received) {
 
 void Connection::Start() {
   boost::system::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_.SetNoDelay(ignored);
   RegisterClient();
   asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
     if (self->options_.auth) {

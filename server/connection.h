@@ -1,7 +1,7 @@
-// Connection: one client's TCP stream. Reads into a FrameDecoder, answers
-// every complete frame in order through the Service, and writes the replies
-// back coalesced (one write for all replies ready). Replies leave in request
-// order, so clients pipeline freely.
+// Connection: one client's byte stream (TCP, TLS or a Unix socket). Reads
+// into a FrameDecoder, answers every complete frame in order through the
+// Service, and writes the replies back coalesced (one write for all replies
+// ready). Replies leave in request order, so clients pipeline freely.
 //
 // Errors (docs/protocol.md): a body that fails to decode is answered with an
 // error reply and the connection stays; broken framing (bad magic, version,
@@ -85,7 +85,7 @@ struct ConnectionOptions {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  // `socket` is a tcp::socket, or a TLS stream over one.
+  // `socket`: a tcp::socket, a TLS stream over one, or a Unix socket.
   Connection(Stream socket, Service* service, const ConnectionOptions& options);
   ~Connection();
   // Starts reading. REQUIRES: owned by a shared_ptr.

@@ -33,12 +33,22 @@ bool IsMutation(proto::Op op) {
 
 void Connection::RegisterClient() {
   if (!options_.introspection || client_) return;
+  std::string addr;
+  std::string laddr;
   boost::system::error_code ec;
-  const asio::ip::tcp::endpoint peer = socket_.remote_endpoint(ec);
-  std::string addr = ec ? std::string("?:0") : EndpointText(peer);
-  const asio::ip::tcp::endpoint local =
-      socket_.lowest_layer().local_endpoint(ec);
-  std::string laddr = ec ? std::string("?:0") : EndpointText(local);
+  if (const Stream::UnixSocket* unix_peer = socket_.unix_socket()) {
+    // "unix:PATH" for both, like Redis' "PATH:0": the peer of a Unix
+    // socket is unnamed, so it is known by the listening path.
+    const std::string path = unix_peer->local_endpoint(ec).path();
+    laddr = ec ? std::string("unix:?") : "unix:" + path;
+    addr = laddr;
+  } else {
+    const asio::ip::tcp::endpoint peer = socket_.remote_endpoint(ec);
+    addr = ec ? std::string("?:0") : EndpointText(peer);
+    const asio::ip::tcp::endpoint local =
+        socket_.tcp_socket()->local_endpoint(ec);
+    laddr = ec ? std::string("?:0") : EndpointText(local);
+  }
   client_ = options_.introspection->clients().Add(
       std::move(addr), std::move(laddr),
       [weak = weak_from_this()](bool after_reply) {

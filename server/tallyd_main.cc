@@ -236,6 +236,9 @@ int main(int argc, char** argv) {
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
+  if (!server.unix_socket().empty()) {
+    listening += ", unix:" + server.unix_socket();
+  }
   LOG(INFO) << "tallyd listening on " << listening << " data_dir="
             << (config->unsafe_no_wal ? "(none)" : config->data_dir)
             << " durability="
