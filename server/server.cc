@@ -151,13 +151,12 @@ void Server::RunIoThread() {
     io_.run();
     return;
   }
-  using SteadyClock = std::chrono::steady_clock;
   const auto spin = std::chrono::microseconds(options_.busy_poll_us);
   while (!io_.stopped()) {
-    auto idle_until = SteadyClock::now() + spin;
-    while (SteadyClock::now() < idle_until) {
+    auto idle_until = BootClock::now() + spin;
+    while (BootClock::now() < idle_until) {
       if (io_.poll() > 0) {
-        idle_until = SteadyClock::now() + spin;
+        idle_until = BootClock::now() + spin;
       } else {
         // Let a runnable thread on this core (the journal's writer, another
         // I/O thread) go first: polling must not delay them.
@@ -228,8 +227,7 @@ bool Server::InAuthBackoff(const asio::ip::tcp::socket& socket) {
   if (ec) return false;  // the Connection finds out it is gone
   // The same key as the Session's source (connection.cc PeerAddress).
   return auth->throttle
-             ->BlockedFor(peer.address().to_string(),
-                          std::chrono::steady_clock::now())
+             ->BlockedFor(peer.address().to_string(), BootClock::now())
              .count() > 0;
 }
 

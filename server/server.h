@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "protocol/result.h"
+#include "server/boot_timer.h"
 #include "server/connection.h"
 #include "server/introspection.h"
 #include "server/service.h"
@@ -83,7 +84,7 @@ class Server {
         boost::asio::strand<boost::asio::io_context::executor_type>& strand)
         : acceptor(strand), retry_timer(strand) {}
     boost::asio::ip::tcp::acceptor acceptor;
-    boost::asio::steady_timer retry_timer;
+    BootTimer retry_timer;
   };
   // Opens, binds and listens on one address (port_ once a first bind set
   // it); the error names the address. *no_ipv6: it failed because the host
