@@ -5,7 +5,7 @@
 # (`ss -Hltnp`, filtered by its pid), and a client in a separate network
 # namespace, linked to this one by a veth pair on a private /30 (and a
 # /126 of fd00::/8 when the host has IPv6), is refused on tallyd's port at
-# the host side's address. A control listener on the wildcard address shows
+# the host side's address. A control listener on that address shows
 # first that the veth path carries connections, so a refusal means "nothing
 # listens there", not "the packets went nowhere".
 # Needs root (CAP_NET_ADMIN), `ip` (iproute2), `ss` and python3; without
@@ -117,34 +117,39 @@ if [ -e /proc/net/if_inet6 ] &&
 fi
 echo "netns $ns: $ip4_ns/30 <-> host $ip4_host/30${ipv6:+, $ip6_ns/126 <-> host $ip6_host/126}"
 
-# 4. Control: a listener on the wildcard address (what a public bind would
-# be) is reachable over the veth; otherwise the path proves nothing.
-python3 - "$work/control.port" <<'EOF' &
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", 0))
-s.listen(8)
-s.settimeout(30)
-open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
-import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-try:
-    while True:
-        c, _ = s.accept()
-        c.close()
-except socket.timeout:
-    pass
+# 4. Control: a listener on the host side's addresses is reachable from
+# the namespace; otherwise the path proves nothing. (Bound to the veth's
+# addresses, not the wildcard, so that nothing is exposed elsewhere.)
+python3 - "$work/control.port" "$ip4_host" ${ipv6:+"$ip6_host"} <<'EOF' &
+import os, select, socket, sys
+ports, socks = [], []
+for host in sys.argv[2:]:
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                      socket.SOCK_STREAM)
+    s.bind((host, 0))
+    s.listen(8)
+    socks.append(s)
+    ports.append(str(s.getsockname()[1]))
+open(sys.argv[1] + ".tmp", "w").write(" ".join(ports))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    ready, _, _ = select.select(socks, [], [], 30)
+    if not ready:
+        break
+    for s in ready:
+        s.accept()[0].close()
 EOF
 control=$!
 for _ in $(seq 100); do [ -s "$work/control.port" ] && break; sleep 0.05; done
-control_port=$(cat "$work/control.port" 2>/dev/null)
-[ -n "$control_port" ] || fail "the control listener did not start"
-r=$(from_ns "$ip4_host" "$control_port")
-echo "netns -> $ip4_host:$control_port (control, wildcard listener): $r"
+control4=""; control6=""
+[ -s "$work/control.port" ] && read -r control4 control6 <"$work/control.port"
+[ -n "$control4" ] || fail "the control listener did not start"
+r=$(from_ns "$ip4_host" "$control4")
+echo "netns -> $ip4_host:$control4 (control listener): $r"
 [ "$r" = connected ] || skip "the veth path carries no connection here ($r)"
 if [ -n "$ipv6" ]; then
-  r=$(from_ns "$ip6_host" "$control_port")
-  echo "netns -> [$ip6_host]:$control_port (control, wildcard listener): $r"
+  r=$(from_ns "$ip6_host" "$control6")
+  echo "netns -> [$ip6_host]:$control6 (control listener): $r"
   [ "$r" = connected ] || { echo "IPv6 over the veth does not work here ($r): IPv4 only"; ipv6=""; }
 fi
 
