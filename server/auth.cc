@@ -110,7 +110,7 @@ size_t TokenRateLimiter::buckets() const {
 
 void DenialLog::Log(std::string_view line) {
   std::lock_guard<std::mutex> lock(mu_);
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = BootClock::now();
   if (now - window_start_ >= std::chrono::seconds(1)) {
     window_start_ = now;
     in_window_ = 0;
@@ -205,9 +205,8 @@ void Session::Deny(std::string_view what) {
       " token=" + (token_ ? token_->id : std::string("(none)")));
 }
 
-proto::Response Session::Authenticate(
-    const proto::AuthRequest& request,
-    std::chrono::steady_clock::time_point now) {
+proto::Response Session::Authenticate(const proto::AuthRequest& request,
+                                      BootClock::time_point now) {
   proto::Response response;
   if (!config_) {
     // No token file: every connection is admin already.
@@ -271,8 +270,7 @@ Status Session::ChargeRate(const proto::Request& request) {
     return Status::Ok();
   }
   const uint64_t cost = RequestCost(request);
-  if (config_->rates->TryTake(*token_, cost,
-                              std::chrono::steady_clock::now())) {
+  if (config_->rates->TryTake(*token_, cost, BootClock::now())) {
     return Status::Ok();
   }
   if (stats_ != nullptr) LimitStats::Bump(stats_->token_rate);

@@ -66,7 +66,7 @@ void Connection::UnregisterClient() {
 
 bool Connection::AnsweredByIntrospection(uint64_t seq, uint64_t request_id,
                                          const proto::Request& request,
-                                         SteadyClock::time_point received) {
+                                         BootClock::time_point received) {
   const proto::Op op = request.op();
   client_->NoteRequest(op, received);
   if (options_.auth && &session_.token_id() != noted_user_) {
@@ -130,31 +130,31 @@ std::optional<CommandSummary> Connection::SlowProbe(
   return CommandSummary::Of(request);
 }
 
-void Connection::LogIfSlow(SteadyClock::time_point received,
+void Connection::LogIfSlow(BootClock::time_point received,
                            const proto::Request& request) {
   if (!client_) return;
   SlowLog& log = options_.introspection->slow_log();
   const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         SteadyClock::now() - received)
+                         BootClock::now() - received)
                          .count();
   if (!log.IsSlow(us)) return;
   log.Add(CommandSummary::Of(request).Words(), us, client_->addr(),
           client_->name(), UnixMicros() / 1'000'000);
 }
 
-void Connection::LogIfSlow(SteadyClock::time_point received,
+void Connection::LogIfSlow(BootClock::time_point received,
                            const CommandSummary& command) {
   if (!client_) return;
   SlowLog& log = options_.introspection->slow_log();
   const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         SteadyClock::now() - received)
+                         BootClock::now() - received)
                          .count();
   if (!log.IsSlow(us)) return;
   log.Add(command.Words(), us, client_->addr(), client_->name(),
           UnixMicros() / 1'000'000);
 }
 
-void Connection::AfterDeferredReply(SteadyClock::time_point received,
+void Connection::AfterDeferredReply(BootClock::time_point received,
                                     const std::optional<CommandSummary>& slow) {
   if (slow) LogIfSlow(received, *slow);
   if (monitor_ && slots_.empty()) DrainMonitor();

@@ -188,13 +188,12 @@ void Server::RunIoThread() {
     io_.run();
     return;
   }
-  using SteadyClock = std::chrono::steady_clock;
   const auto spin = std::chrono::microseconds(options_.busy_poll_us);
   while (!io_.stopped()) {
-    auto idle_until = SteadyClock::now() + spin;
-    while (SteadyClock::now() < idle_until) {
+    auto idle_until = BootClock::now() + spin;
+    while (BootClock::now() < idle_until) {
       if (io_.poll() > 0) {
-        idle_until = SteadyClock::now() + spin;
+        idle_until = BootClock::now() + spin;
       } else {
         // Let a runnable thread on this core (the journal's writer, another
         // I/O thread) go first: polling must not delay them.
@@ -273,7 +272,7 @@ bool Server::InAuthBackoff(const Stream& stream) {
   // The same key as the Session's source (Stream::PeerAddress).
   const std::string source = stream.PeerAddress();
   if (source == "unknown") return false;  // the Connection finds out it is gone
-  return auth->throttle->BlockedFor(source, std::chrono::steady_clock::now())
+  return auth->throttle->BlockedFor(source, BootClock::now())
              .count() > 0;
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "protocol/result.h"
+#include "server/boot_timer.h"
 #include "server/connection.h"
 #include "server/introspection.h"
 #include "server/service.h"
@@ -96,7 +97,7 @@ class Server {
         boost::asio::strand<boost::asio::io_context::executor_type>& strand)
         : acceptor(strand), retry_timer(strand) {}
     typename Protocol::acceptor acceptor;
-    boost::asio::steady_timer retry_timer;
+    BootTimer retry_timer;
   };
   using Listener = BasicListener<boost::asio::ip::tcp>;
   using UnixListener = BasicListener<boost::asio::local::stream_protocol>;
