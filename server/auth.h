@@ -141,7 +141,15 @@ class TokenStore {
   uint64_t generation_ = 0;
 };
 
-// Per-source-address back-off against brute force. Each source gets
+// The unit the AUTH back-off counts by: an IPv4 address, or the /64 of an
+// IPv6 address ("2001:db8:1:2::/64"; one host usually holds a whole /64,
+// so counting per address would give it 2^64 budgets). An IPv4-mapped IPv6
+// address counts as its IPv4 address. Anything else (a Unix socket's
+// "unix") is its own unit.
+std::string ThrottleKey(std::string_view source);
+
+// Per-source back-off against brute force (sources grouped by
+// ThrottleKey). Each source gets
 // `free_failures` failed AUTHs; every further failure (an AUTH refused
 // while blocked counts too) blocks AUTH from it for
 // base_block * 2^(extra failures - 1), at most max_block. A source's

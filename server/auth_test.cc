@@ -216,6 +216,35 @@ TEST(AuthThrottleTest, TableIsBounded) {
   EXPECT_GT(throttle.BlockedFor("c", t0 + milliseconds(3)).count(), 0);
 }
 
+TEST(AuthThrottleTest, CountsIpv6ByItsSlash64) {
+  EXPECT_EQ(ThrottleKey("10.0.0.1"), "10.0.0.1");
+  EXPECT_EQ(ThrottleKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "2001:db8:1:2::/64");
+  EXPECT_EQ(ThrottleKey("::1"), "::/64");
+  EXPECT_EQ(ThrottleKey("::ffff:192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(ThrottleKey("unix"), "unix");
+
+  AuthThrottle throttle({.free_failures = 2,
+                         .base_block = milliseconds(1000),
+                         .max_block = milliseconds(1000),
+                         .forget_after = milliseconds(100'000),
+                         .max_sources = 16});
+  const Clock::time_point t0{};
+  // Three addresses of one /64 share one budget: the third failure blocks
+  // all of them, and any other address of that /64.
+  throttle.RecordFailure("2001:db8:1:2::1", t0);
+  throttle.RecordFailure("2001:db8:1:2::2", t0);
+  throttle.RecordFailure("2001:db8:1:2::3", t0);
+  EXPECT_GT(throttle.BlockedFor("2001:db8:1:2::ffff", t0).count(), 0);
+  EXPECT_EQ(throttle.BlockedFor("2001:db8:1:3::1", t0).count(), 0);
+  EXPECT_EQ(throttle.sources(), 1u);
+  // IPv4 stays per address.
+  throttle.RecordFailure("10.0.0.1", t0);
+  throttle.RecordFailure("10.0.0.2", t0);
+  throttle.RecordFailure("10.0.0.3", t0);
+  EXPECT_EQ(throttle.BlockedFor("10.0.0.1", t0).count(), 0);
+}
+
 TEST(DenialLogTest, RateLimited) {
   DenialLog log(3);
   for (int i = 0; i < 100; ++i) log.Log("auth: denied test");

@@ -82,6 +82,7 @@ bool Connection::AnsweredByAuth(uint64_t seq, uint64_t request_id,
     if (session_.authenticated()) {
       decoder_.set_max_body(options_.max_frame_body);
       auth_timer_.cancel();
+      NoteUser();  // CLIENT LIST shows the token before the next request
     }
   } else if (Status denial = session_.Authorize(request, denied);
              !denial.ok()) {

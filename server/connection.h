@@ -129,6 +129,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Leaves the registry and the monitors. Idempotent.
   void UnregisterClient();
   uint64_t client_id() const { return client_ ? client_->id() : 0; }
+  // Gives CLIENT LIST the session's token id when it changed (AUTH).
+  void NoteUser();
   // Notes `request` for CLIENT LIST and MONITOR; true when it was answered
   // here (MONITOR, and every request on a monitor connection).
   bool AnsweredByIntrospection(uint64_t seq, uint64_t request_id,

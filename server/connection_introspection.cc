@@ -64,15 +64,19 @@ void Connection::UnregisterClient() {
   options_.introspection->clients().Remove(client_->id());
 }
 
+void Connection::NoteUser() {
+  if (client_ && options_.auth && &session_.token_id() != noted_user_) {
+    noted_user_ = &session_.token_id();
+    client_->set_user(*noted_user_);
+  }
+}
+
 bool Connection::AnsweredByIntrospection(uint64_t seq, uint64_t request_id,
                                          const proto::Request& request,
                                          BootClock::time_point received) {
   const proto::Op op = request.op();
   client_->NoteRequest(op, received);
-  if (options_.auth && &session_.token_id() != noted_user_) {
-    noted_user_ = &session_.token_id();
-    client_->set_user(*noted_user_);
-  }
+  NoteUser();
   const auto* admin = std::get_if<proto::AdminRequest>(&request.body);
   if (admin != nullptr && !admin->args.empty()) {
     client_->NoteAdminCommand(admin->args[0]);
