@@ -272,8 +272,7 @@ bool Server::InAuthBackoff(const Stream& stream) {
   // The same key as the Session's source (Stream::PeerAddress).
   const std::string source = stream.PeerAddress();
   if (source == "unknown") return false;  // the Connection finds out it is gone
-  return auth->throttle->BlockedFor(source, BootClock::now())
-             .count() > 0;
+  return auth->throttle->BlockedFor(source, BootClock::now()).count() > 0;
 }
 
 void Server::Refuse(Stream stream) {
