@@ -229,7 +229,7 @@ TEST(AuthThrottleTest, CountsIpv6ByItsSlash64) {
                          .max_block = milliseconds(1000),
                          .forget_after = milliseconds(100'000),
                          .max_sources = 16});
-  const Clock::time_point t0{};
+  const BootClock::time_point t0{};
   // Three addresses of one /64 share one budget: the third failure blocks
   // all of them, and any other address of that /64.
   throttle.RecordFailure("2001:db8:1:2::1", t0);
