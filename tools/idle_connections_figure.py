@@ -40,9 +40,11 @@ def legitimate_load(bench, port):
         [bench, "--port", str(port), "--phase", "mixed", "-c", "4",
          "--keys", "10000", "--history", "100000", "--seconds", "5",
          "--warmup", "1", "--json"],
-        capture_output=True, text=True, check=True).stdout
+        capture_output=True, text=True).stdout
+    # Not check=True: the second run's self-check also sees the first run's
+    # events on the same server, and the figure needed is latency.
     report = json.loads(out[out.index("{"):])
-    mixed = [p for p in report["phases"] if p["name"] == "mixed"][0]
+    mixed = report["phases"]["mixed"]
     return mixed["decision_p99_us"], mixed["decisions_per_sec"]
 
 
