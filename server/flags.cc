@@ -45,6 +45,11 @@ DEFINE_int64(snapshot_interval_s, 300,
 DEFINE_int64(wal_segment_mb, 64,
              "Size of each preallocated WAL segment in MiB (64: few files, "
              "and a full disk shows at segment creation, not mid-record).");
+DEFINE_string(wal_max_queue_bytes, "256M",
+              "Bytes of mutations queued for the WAL writer beyond which adds "
+              "are refused with BUSY (nothing applied; retry later), with an "
+              "optional K/M/G suffix (powers of 1024). Bounds memory when the "
+              "disk is slower than the writes (RELIABILITY.md F3).");
 DEFINE_bool(unsafe_no_wal, false,
             "Keep state in memory only (no WAL, no snapshots): every restart "
             "loses all counters. For benchmarks only; warns at every start.");
@@ -352,6 +357,14 @@ Result<TallydConfig> ConfigFromFlags() {
   config.journal.snapshot_interval_ms = FLAGS_snapshot_interval_s * 1000;
   config.journal.segment_bytes = static_cast<uint64_t>(FLAGS_wal_segment_mb)
                                  << 20;
+  Result<int64_t> max_queue = ParseByteSize(FLAGS_wal_max_queue_bytes);
+  if (!max_queue.ok() || *max_queue < 1) {
+    return Status::InvalidArgument(
+        "--wal_max_queue_bytes: " +
+        (max_queue.ok() ? std::string("must be at least 1 byte")
+                        : std::string(max_queue.status().message())));
+  }
+  config.journal.max_queue_bytes = static_cast<size_t>(*max_queue);
   config.unsafe_no_wal = FLAGS_unsafe_no_wal;
   config.distinct_exact_limit =
       static_cast<uint32_t>(FLAGS_distinct_exact_limit);

@@ -73,6 +73,7 @@ class FaultInjectionFileSystem::File final : public WritableFile {
     {
       std::lock_guard<std::mutex> lock(fs_->mu_);
       delay = fs_->sync_delay_;
+      ++fs_->counters_.sync_calls;
     }
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
     std::lock_guard<std::mutex> lock(fs_->mu_);

@@ -64,6 +64,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   };
 
   struct Counters {
+    uint64_t sync_calls = 0;     // WritableFile::Sync calls entered
     uint64_t syncs = 0;          // successful WritableFile::Sync calls
     uint64_t failed_syncs = 0;   // Sync calls failed by FailNextSyncs
     uint64_t dir_syncs = 0;      // successful SyncDir calls

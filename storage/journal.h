@@ -10,6 +10,12 @@
 //   fsync        complete after fdatasync of the group (default)
 //   interval:N   complete after write(); fdatasync every N ms
 //   os           complete after write(); the kernel flushes
+// In interval mode the periodic fdatasync runs on the writer thread, which
+// completes callers only between syncs: acks pause while a sync is
+// outstanding (one lagging beyond 2N stops acking, RELIABILITY.md 1 and F3),
+// and every record completed before a sync began is durable once it
+// returns, so the acked-but-unsynced window is one interval (journal_test
+// IntervalModeAcksPauseWhileAnFsyncLags).
 // A record is written before its completion in every mode, so a killed
 // process never loses a completed mutation. A request may ask for
 // wait_durable: its group is synced before it completes, whatever the mode.

@@ -596,5 +596,88 @@ TEST_F(JournalTest, FailedSyncCompletesNoWaiterOfItsGroup) {
             ReferenceDigests());
 }
 
+// interval:N (RELIABILITY.md 1, F3): an fdatasync that lags far beyond 2N
+// pauses the acks instead of widening the un-synced window. The writer
+// thread runs each periodic fdatasync itself and completes callers only
+// between syncs, so (1) no completion runs while a sync is in flight, and
+// (2) once a sync has started, every record acknowledged before it is
+// durable by the next completion: the acknowledged-but-unsynced records are
+// at most those of one interval. Checked structurally (counters, LSNs), not
+// by timing: the injected delay is 15 N.
+TEST_F(JournalTest, IntervalModeAcksPauseWhileAnFsyncLags) {
+  JournalOptions o = Options();
+  o.durability = {DurabilityMode::kInterval, 20};
+  o.segment_bytes = 1u << 20;  // no segment switch (its syncs) in the way
+  auto journal = Start(o);
+  ASSERT_NE(journal, nullptr);
+  Load(*journal, 5);
+  const uint64_t base_syncs = fs_.counters().syncs;
+  fs_.SetSyncDelay(std::chrono::milliseconds(300));
+
+  struct AckSeen {
+    uint64_t lsn, syncs_done, durable_lsn;
+  };
+  std::mutex mu;
+  std::vector<AckSeen> seen;
+  std::atomic<int> acked_during_sync{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      testing_util::PayloadGenerator gen(seed_ + 200 + t);
+      while (fs_.counters().syncs < base_syncs + 4) {
+        std::promise<void> done;
+        journal->Submit(
+            wal::RecordType::kAddBatch, gen.AddBatch(kT0), false,
+            [&](uint64_t lsn, Status s, std::vector<wal::ItemOutcome>&&) {
+              const FaultInjectionFileSystem::Counters c = fs_.counters();
+              if (!s.ok()) {
+                ++failed;
+              } else {
+                if (c.sync_calls != c.syncs + c.failed_syncs) {
+                  ++acked_during_sync;
+                }
+                std::lock_guard<std::mutex> lock(mu);
+                seen.push_back({lsn, c.syncs, journal->durable_lsn()});
+              }
+              done.set_value();
+            });
+        done.get_future().wait();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  fs_.SetSyncDelay(std::chrono::microseconds(0));
+
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(acked_during_sync.load(), 0)
+      << "an add completed while an fdatasync was in flight";
+  // Acks resumed between the slow syncs (backpressure, not a stall).
+  uint64_t min_syncs = UINT64_MAX, max_syncs = 0;
+  for (const AckSeen& a : seen) {
+    min_syncs = std::min(min_syncs, a.syncs_done);
+    max_syncs = std::max(max_syncs, a.syncs_done);
+  }
+  ASSERT_FALSE(seen.empty());
+  EXPECT_GE(max_syncs - min_syncs, 2u);
+  // Everything acknowledged before a sync began is durable by the time any
+  // later completion runs.
+  std::map<uint64_t, uint64_t> max_lsn_by_syncs;
+  for (const AckSeen& a : seen) {
+    uint64_t& m = max_lsn_by_syncs[a.syncs_done];
+    m = std::max(m, a.lsn);
+  }
+  int64_t window_violations = 0;
+  for (const AckSeen& a : seen) {
+    for (const auto& [syncs, max_lsn] : max_lsn_by_syncs) {
+      if (syncs >= a.syncs_done) break;
+      if (max_lsn > a.durable_lsn) ++window_violations;
+    }
+  }
+  EXPECT_EQ(window_violations, 0)
+      << "a record acknowledged before an earlier sync was still not durable";
+  journal->Stop();
+  EXPECT_EQ(journal->durable_lsn(), journal->written_lsn());
+}
+
 }  // namespace
 }  // namespace tally
