@@ -107,19 +107,24 @@ Status Engine::ReplacePolicies(PolicySet next) {
   // Equal sets route every key to an equal policy: nothing to walk (every
   // start logs its policies, usually unchanged).
   if (SamePolicies(policies(), next)) return Status::Ok();
-  // Every shard at once, in index order as AddBatch locks them: no add or
-  // query sees some keys under the old policies and some under the new.
-  std::vector<std::unique_lock<std::mutex>> locks;
-  locks.reserve(shards_.size());
-  for (auto& shard : shards_) locks.emplace_back(shard->mu());
+  // Shard by shard, one mutex at a time (holding all 256 at once would
+  // stall every reader for the whole walk, and exceeds what TSan's deadlock
+  // detector tracks). tallyd applies every mutation on the journal's
+  // thread, this included, so no add runs between the check and the switch
+  // there; a caller adding concurrently may see some shards switched before
+  // others.
   if (TiersMayChange(policies(), next)) {
     for (auto& shard : shards_) {
+      std::lock_guard<std::mutex> lock(shard->mu());
       Status s = shard->CheckPoliciesLocked(next);
       if (!s.ok()) return s;
     }
   }
   const PolicySet* kept = KeepPolicies(std::move(next));
-  for (auto& shard : shards_) shard->SetPoliciesLocked(kept);
+  for (auto& shard : shards_) {
+    std::lock_guard<std::mutex> lock(shard->mu());
+    shard->SetPoliciesLocked(kept);
+  }
   return Status::Ok();
 }
 

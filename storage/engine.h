@@ -248,10 +248,13 @@ class Engine {
   // (lateness, skew) and whether it tracks distinct members (a key whose
   // new policy does not drops its members, as LoadFrom does). Refused with
   // INVALID_ARGUMENT, nothing changed, when a stored key's tiers would
-  // change: buckets cannot be rebucketed. Holds every shard's mutex while
-  // it walks the keys (O(keys)): adds and queries wait meanwhile. A pure
-  // function of (state, next), like every mutation: replay decides the
-  // same.
+  // change: buckets cannot be rebucketed. Walks the keys (O(keys)) one
+  // shard at a time under that shard's mutex: adds and queries on a shard
+  // wait while it is walked. Applied between two mutations (tallyd's
+  // journal thread), it is a pure function of (state, next), like every
+  // mutation: replay decides the same. With adds running concurrently on
+  // other threads, shards switch one after the other, and a key created
+  // after the tier check keeps its policy if its tiers would change.
   Status ReplacePolicies(PolicySet next);
   const EngineOptions& options() const { return options_; }
   uint64_t hash_seed() const { return options_.hash_seed; }

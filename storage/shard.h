@@ -92,13 +92,14 @@ class Shard {
 
   void AddStats(EngineStats* stats) const;
 
-  // Policy replacement (Engine::ReplacePolicies, which holds every shard's
-  // mutex). REQUIRES: mu() held. OK when every key keeps its tiers under
-  // `next`, else INVALID_ARGUMENT naming the first key that would not.
+  // Policy replacement (Engine::ReplacePolicies, which takes each shard's
+  // mutex in turn). REQUIRES: mu() held. OK when every key keeps its tiers
+  // under `next`, else INVALID_ARGUMENT naming the first key that would not.
   Status CheckPoliciesLocked(const PolicySet& next) const;
   // Every key takes next->Match(key); new keys too from now on. A key whose
   // policy stops tracking distinct members drops them (as a snapshot load
-  // does). REQUIRES: mu() held, CheckPoliciesLocked(*next) is OK; *next
+  // does). A key whose tiers differ under `next` (created after the check
+  // by a concurrent add) keeps its policy. REQUIRES: mu() held; *next
   // outlives the shard.
   void SetPoliciesLocked(const PolicySet* next);
 

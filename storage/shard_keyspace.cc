@@ -122,6 +122,9 @@ void Shard::SetPoliciesLocked(const PolicySet* next) {
   policies_ = next;
   for (KeyState* state : keys_) {
     const Policy& policy = next->Match(state->key());
+    // Only a key created by a concurrent add after the check can differ:
+    // it keeps the policy its rings were made for.
+    if (policy.tiers != state->policy().tiers) continue;
     if (state->policy().track_distinct && !policy.track_distinct) {
       DropMembersLocked(state);
     }
