@@ -32,7 +32,7 @@ struct RawConnectionOptions {
   std::string host = "127.0.0.1";
   // Binds to this local address first (e.g. 127.0.0.11, to look like
   // another client to per-address limits); empty: the kernel picks.
-  std::string source;
+  std::string source{};
   // > 0: SO_RCVTIMEO, so a read without its own timeout gives up after
   // this long; 0: such reads wait for ever.
   std::chrono::milliseconds read_timeout{0};
