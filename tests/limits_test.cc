@@ -8,12 +8,8 @@
 // against a wall-clock threshold (the CI machine is shared).
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,13 +18,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,31 +29,20 @@
 #include "protocol/frame.h"
 #include "server/flags.h"
 #include "server/in_process_server.h"
+#include "server/process_stats.h"
+#include "tests/support/raw_connection.h"
+#include "tests/support/tallyd_process.h"
 
 namespace tally {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using test::Req;
+using test::RequestFrame;
 
 double Ms(Clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
-}
-
-int64_t RssBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
-size_t OpenFds() {
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e :
-       std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++n;
-  }
-  return n;
 }
 
 // Raises the soft descriptor limit to at least `want` (up to the hard one);
@@ -79,54 +60,12 @@ rlim_t RaiseNofile(rlim_t want) {
 
 // A blocking loopback socket; reads give up after `timeout` (SO_RCVTIMEO),
 // so no test waits forever.
-// `buffer_bytes` > 0 shrinks the socket's kernel buffers (a client that
-// absorbs few replies).
-int Connect(uint16_t port, milliseconds timeout = milliseconds(5000),
-            int buffer_bytes = 0) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (buffer_bytes > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof(buffer_bytes));
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{};
-  tv.tv_sec = timeout.count() / 1000;
-  tv.tv_usec = (timeout.count() % 1000) * 1000;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
+int Connect(uint16_t port, milliseconds timeout = milliseconds(5000)) {
+  return test::ConnectSocket(port, {.read_timeout = timeout});
 }
 
 bool SendAll(int fd, const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  while (size > 0) {
-    const ssize_t n = send(fd, p, size, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-std::vector<uint8_t> RequestFrame(uint64_t id, const proto::Request& request) {
-  std::vector<uint8_t> out;
-  AppendFrame(&out, FrameKind::kRequest, id, EncodeRequest(request));
-  return out;
-}
-
-proto::Request Req(auto body) {
-  proto::Request r;
-  r.body = std::move(body);
-  return r;
+  return test::SendAll(fd, {static_cast<const uint8_t*>(data), size});
 }
 
 proto::Request Add(std::string key, int64_t amount = 1) {
@@ -141,52 +80,17 @@ proto::Request Query(std::string key) {
       proto::QueryRequest{{proto::QueryItem::Last(std::move(key), 3'600'000)}});
 }
 
-// Reads replies from a socket.
-class Reader {
+// One request, one reply, on a connection whose reads give up after 5 s.
+class Client : public test::RawConnection {
  public:
-  explicit Reader(int fd) : fd_(fd) {}
-  // The next reply; nullopt at EOF, on an error or after the read timeout.
-  std::optional<std::pair<uint64_t, proto::Response>> Next() {
-    for (;;) {
-      Result<std::optional<Frame>> next = decoder_.Next();
-      if (!next.ok()) return std::nullopt;
-      if (next->has_value()) {
-        Result<proto::Response> response = DecodeResponse((*next)->body);
-        if (!response.ok()) return std::nullopt;
-        return std::make_pair((*next)->header.request_id, *response);
-      }
-      std::span<uint8_t> room = decoder_.Prepare(64 << 10);
-      const ssize_t n = recv(fd_, room.data(), room.size(), 0);
-      decoder_.Commit(n > 0 ? static_cast<size_t>(n) : 0);
-      if (n <= 0) {
-        eof_ = n == 0;
-        return std::nullopt;
-      }
-    }
-  }
-  bool eof() const { return eof_; }
-
- private:
-  int fd_;
-  FrameDecoder decoder_{kDefaultMaxFrameBody, FrameKind::kResponse};
-  bool eof_ = false;
-};
-
-// One request, one reply, on a fresh or given socket.
-class Client {
- public:
-  explicit Client(uint16_t port) : fd_(Connect(port)), reader_(fd_) {}
-  ~Client() {
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
+  explicit Client(uint16_t port)
+      : RawConnection(port, {.read_timeout = milliseconds(5000)}) {}
+  // The reply to `request`; nullopt when none came (or another request's
+  // did). Hides RawConnection::Call, which takes any reply.
   std::optional<proto::Response> Call(const proto::Request& request) {
-    const std::vector<uint8_t> frame = RequestFrame(++id_, request);
-    if (!SendAll(fd_, frame.data(), frame.size())) return std::nullopt;
-    auto reply = reader_.Next();
-    if (!reply || reply->first != id_) return std::nullopt;
-    return reply->second;
+    std::optional<test::Reply> reply = RawConnection::Call(request);
+    if (!reply || reply->request_id != last_id()) return std::nullopt;
+    return std::move(reply->response);
   }
   // Times one call (ms), or -1 when it failed.
   double TimedPing() {
@@ -194,12 +98,6 @@ class Client {
     auto r = Call(Req(proto::PingRequest{}));
     return r && r->code == Code::kOk ? Ms(Clock::now() - start) : -1;
   }
-  Reader& reader() { return reader_; }
-
- private:
-  int fd_;
-  Reader reader_;
-  uint64_t id_ = 0;
 };
 
 // "field:value" of an INFO section.
@@ -257,7 +155,7 @@ TEST(LimitsTest, P3OversizedFramesAreRefusedBeforeAllocationAndClosed) {
   ASSERT_TRUE(server.status().ok()) << server.status().ToString();
   Client other(server.port());
   ASSERT_GT(other.TimedPing(), -1);
-  const int64_t rss_before = RssBytes();
+  const int64_t rss_before = ProcessRssBytes();
   for (uint64_t length : {uint64_t{kDefaultMaxFrameBody} + 1, uint64_t{1} << 31,
                           uint64_t{UINT32_MAX}}) {
     Client attacker(server.port());
@@ -272,16 +170,16 @@ TEST(LimitsTest, P3OversizedFramesAreRefusedBeforeAllocationAndClosed) {
     // Then some of the "body": it is never buffered.
     std::vector<uint8_t> junk(64 << 10, 0xAB);
     SendAll(attacker.fd(), junk.data(), junk.size());
-    auto reply = attacker.reader().Next();
+    auto reply = attacker.Receive();
     ASSERT_TRUE(reply.has_value()) << length;
-    EXPECT_EQ(reply->second.code, Code::kFrameTooLarge) << length;
+    EXPECT_EQ(reply->response.code, Code::kFrameTooLarge) << length;
     EXPECT_TRUE(ClosedByServer(attacker.fd())) << length;
     std::printf("figure P3 length=%llu time_to_close_ms=%.2f\n",
                 static_cast<unsigned long long>(length),
                 Ms(Clock::now() - start));
     EXPECT_GT(other.TimedPing(), -1);  // others keep being served
   }
-  const int64_t rss_delta = RssBytes() - rss_before;
+  const int64_t rss_delta = ProcessRssBytes() - rss_before;
   std::printf("figure P3 rss_delta_bytes=%lld\n",
               static_cast<long long>(rss_delta));
   // Far below the 2^31 a buffering decoder would have allocated; the
@@ -296,9 +194,9 @@ TEST(LimitsTest, P3OversizedFramesAreRefusedBeforeAllocationAndClosed) {
   std::vector<uint8_t> frame;
   AppendFrame(&frame, FrameKind::kRequest, 9, body);
   ASSERT_TRUE(SendAll(liar.fd(), frame.data(), frame.size()));
-  auto reply = liar.reader().Next();
+  auto reply = liar.Receive();
   ASSERT_TRUE(reply.has_value());
-  EXPECT_NE(reply->second.code, Code::kOk);
+  EXPECT_NE(reply->response.code, Code::kOk);
   EXPECT_GT(liar.TimedPing(), -1);
   EXPECT_EQ(InfoField(other, "closed_frame_too_large"), 3u);
 }
@@ -347,14 +245,12 @@ TEST(LimitsTest, P4GarbageStreamsAreClosedWithAProtocolError) {
     close(fd);
   }
   // The reply before the close says why (checked on a fresh connection).
-  const int fd = Connect(server.port());
-  ASSERT_TRUE(SendAll(fd, "GET / HTTP/1.1\r\n\r\n", 18));
-  Reader reader(fd);
-  auto reply = reader.Next();
+  Client http(server.port());
+  ASSERT_TRUE(SendAll(http.fd(), "GET / HTTP/1.1\r\n\r\n", 18));
+  auto reply = http.Receive();
   ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->second.code, Code::kProtocolError);
-  EXPECT_TRUE(ClosedByServer(fd));
-  close(fd);
+  EXPECT_EQ(reply->response.code, Code::kProtocolError);
+  EXPECT_TRUE(ClosedByServer(http.fd()));
   EXPECT_GT(other.TimedPing(), -1);
   EXPECT_GE(InfoField(other, "closed_protocol_error"), 4u);
 }
@@ -467,9 +363,9 @@ TEST(LimitsTest, AFastClientIsNeverTimedOut) {
     ASSERT_TRUE(SendAll(client.fd(), f.data(), 10));
     std::this_thread::sleep_for(milliseconds(1));
     ASSERT_TRUE(SendAll(client.fd(), f.data() + 10, f.size() - 10));
-    auto reply = client.reader().Next();
+    auto reply = client.Receive();
     ASSERT_TRUE(reply.has_value());
-    EXPECT_EQ(reply->second.code, Code::kOk);
+    EXPECT_EQ(reply->response.code, Code::kOk);
   }
   EXPECT_EQ(InfoField(client, "closed_frame_timeout"), 0u);
 }
@@ -518,7 +414,7 @@ TEST(LimitsTest, P6IdleConnectionsAreCheap) {
   const std::vector<uint8_t> ping = RequestFrame(1, Req(proto::PingRequest{}));
   std::vector<int> fds;
   fds.reserve(kConnections);
-  const int64_t before = RssBytes();
+  const int64_t before = ProcessRssBytes();
   for (int i = 0; i < kConnections; ++i) {
     fds.push_back(Connect(server.port()));
     ASSERT_GE(fds.back(), 0);
@@ -527,7 +423,7 @@ TEST(LimitsTest, P6IdleConnectionsAreCheap) {
     char reply[512];
     ASSERT_GT(recv(fds.back(), reply, sizeof(reply), 0), 0);
   }
-  const int64_t after = RssBytes();
+  const int64_t after = ProcessRssBytes();
   const double per_connection =
       static_cast<double>(after - before) / kConnections;
   std::printf(
@@ -556,10 +452,10 @@ TEST(LimitsTest, P6MaxConnectionsRefusesWithAnExplicitError) {
   }
   Client refused(server.port());
   ASSERT_TRUE(refused.ok());  // the kernel accepts; tallyd answers and closes
-  auto reply = refused.reader().Next();
+  auto reply = refused.Receive();
   ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->second.code, Code::kResourceExhausted);
-  EXPECT_EQ(reply->second.message, "max connections (5) reached");
+  EXPECT_EQ(reply->response.code, Code::kResourceExhausted);
+  EXPECT_EQ(reply->response.message, "max connections (5) reached");
   EXPECT_TRUE(ClosedByServer(refused.fd()));
   EXPECT_EQ(InfoField(*held[0], "rejected_max_connections"), 1u);
   EXPECT_EQ(InfoField(*held[0], "max_connections"), 5u);
@@ -580,7 +476,9 @@ TEST(LimitsTest, P7AClientThatNeverReadsIsPausedWithBoundedMemory) {
   InProcessServer server(options);
   ASSERT_TRUE(server.status().ok());
   Client other(server.port());
-  const int fd = Connect(server.port(), milliseconds(10000), 4096);
+  test::RawConnection slow(server.port(), {.read_timeout = milliseconds(10000),
+                                           .buffer_bytes = 4096});
+  const int fd = slow.fd();
   constexpr uint64_t kAdds = 100'000;
   std::vector<uint8_t> all;
   for (uint64_t i = 1; i <= kAdds; ++i) {
@@ -588,7 +486,7 @@ TEST(LimitsTest, P7AClientThatNeverReadsIsPausedWithBoundedMemory) {
         RequestFrame(i, Add("p7:" + std::to_string(i % 7)));
     all.insert(all.end(), f.begin(), f.end());
   }
-  const int64_t rss_before = RssBytes();
+  const int64_t rss_before = ProcessRssBytes();
   std::atomic<bool> sent{false};
   std::thread writer([&] {
     SendAll(fd, all.data(), all.size());  // blocks while tallyd is paused
@@ -596,7 +494,7 @@ TEST(LimitsTest, P7AClientThatNeverReadsIsPausedWithBoundedMemory) {
   });
   ASSERT_TRUE(WaitFor([&] { return InfoField(other, "output_paused") >= 1; }));
   std::this_thread::sleep_for(milliseconds(300));
-  const int64_t rss_paused = RssBytes();
+  const int64_t rss_paused = ProcessRssBytes();
   EXPECT_GT(other.TimedPing(), -1);
   std::printf(
       "figure P7 adds=%llu request_bytes=%zu rss_delta_paused=%lld "
@@ -621,17 +519,15 @@ TEST(LimitsTest, P7AClientThatNeverReadsIsPausedWithBoundedMemory) {
               static_cast<unsigned long long>(executed),
               static_cast<unsigned long long>(kAdds));
   // Now read everything: every reply, in order, none an error.
-  Reader reader(fd);
   uint64_t expected = 1;
   while (expected <= kAdds) {
-    auto reply = reader.Next();
+    auto reply = slow.Receive();
     ASSERT_TRUE(reply.has_value()) << "reply " << expected;
-    ASSERT_EQ(reply->first, expected);
-    ASSERT_EQ(reply->second.code, Code::kOk);
+    ASSERT_EQ(reply->request_id, expected);
+    ASSERT_EQ(reply->response.code, Code::kOk);
     ++expected;
   }
   writer.join();
-  close(fd);
 }
 
 // --- P8: in-flight cap
@@ -654,12 +550,12 @@ TEST(LimitsTest, P8TheInFlightCapIsBackpressureNotErrors) {
   ASSERT_TRUE(SendAll(client.fd(), all.data(), all.size()));
   int64_t last_count = -1;
   for (uint64_t i = 1; i <= kRequests; ++i) {
-    auto reply = client.reader().Next();
+    auto reply = client.Receive();
     ASSERT_TRUE(reply.has_value()) << i;
-    ASSERT_EQ(reply->first, i);  // in order
-    ASSERT_EQ(reply->second.code, Code::kOk) << reply->second.message;
+    ASSERT_EQ(reply->request_id, i);  // in order
+    ASSERT_EQ(reply->response.code, Code::kOk) << reply->response.message;
     if (i % 3 == 0) {
-      const auto& q = std::get<proto::QueryResult>(reply->second.body);
+      const auto& q = std::get<proto::QueryResult>(reply->response.body);
       ASSERT_EQ(q.items.size(), 1u);
       // Reads see the writes before them on this connection.
       EXPECT_EQ(q.items[0].answer.count, static_cast<int64_t>(i - i / 3));
@@ -680,8 +576,8 @@ TEST(LimitsTest, P9ChurnReturnsDescriptorsAndConnectionsToBaseline) {
   ASSERT_TRUE(server.status().ok());
   Client probe(server.port());
   ASSERT_GT(probe.TimedPing(), -1);
-  const size_t fds_before = OpenFds();
-  const int64_t rss_before = RssBytes();
+  const int64_t fds_before = ProcessOpenFds();
+  const int64_t rss_before = ProcessRssBytes();
   const std::vector<uint8_t> frame = RequestFrame(1, Add("churn"));
   const auto start = Clock::now();
   uint64_t cycles = 0;
@@ -710,14 +606,16 @@ TEST(LimitsTest, P9ChurnReturnsDescriptorsAndConnectionsToBaseline) {
   }
   EXPECT_TRUE(
       WaitFor([&] { return InfoField(probe, "connections_current") == 1; }));
-  EXPECT_TRUE(WaitFor([&] { return OpenFds() <= fds_before; }))
-      << OpenFds() << " fds, " << fds_before << " before";
+  EXPECT_TRUE(WaitFor([&] { return ProcessOpenFds() <= fds_before; }))
+      << ProcessOpenFds() << " fds, " << fds_before << " before";
   std::printf(
-      "figure P9 cycles=%llu seconds=%.1f fds_before=%zu fds_after=%zu "
+      "figure P9 cycles=%llu seconds=%.1f fds_before=%lld fds_after=%lld "
       "rss_before=%lld rss_after=%lld\n",
       static_cast<unsigned long long>(cycles), Ms(Clock::now() - start) / 1000,
-      fds_before, OpenFds(), static_cast<long long>(rss_before),
-      static_cast<long long>(RssBytes()));
+      static_cast<long long>(fds_before),
+      static_cast<long long>(ProcessOpenFds()),
+      static_cast<long long>(rss_before),
+      static_cast<long long>(ProcessRssBytes()));
   EXPECT_GT(probe.TimedPing(), -1);
 }
 
@@ -840,7 +738,7 @@ TEST(LimitsTest, F5MemoryCapRefusesNewKeysKeepsCountingAndReplaysTheSame) {
     InProcessServer server(options);
     ASSERT_TRUE(server.status().ok()) << server.status().ToString();
     Client client(server.port());
-    const int64_t rss_start = RssBytes();
+    const int64_t rss_start = ProcessRssBytes();
     uint64_t accepted = 0, refused = 0;
     for (int b = 0; b < 100'000 && refused == 0; ++b) {
       proto::AddRequest batch;
@@ -867,7 +765,7 @@ TEST(LimitsTest, F5MemoryCapRefusesNewKeysKeepsCountingAndReplaysTheSame) {
     ASSERT_GT(accepted, 0u);
     keys_at_cap = server.engine().Stats().keys;
     EXPECT_EQ(keys_at_cap, accepted);
-    const int64_t rss_growth = RssBytes() - rss_start;
+    const int64_t rss_growth = ProcessRssBytes() - rss_start;
     // Existing keys keep counting; reads keep working; new keys stay out.
     for (int round = 0; round < 3; ++round) {
       auto r = client.Call(Add("f5:0", 10));
@@ -913,75 +811,15 @@ TEST(LimitsTest, F5MemoryCapRefusesNewKeysKeepsCountingAndReplaysTheSame) {
 // --- F4: descriptor exhaustion (a tallyd child)
 // -------------------------------
 
-class LowFdTallyd {
- public:
-  explicit LowFdTallyd(rlim_t nofile) {
-    const char* path = std::getenv("TALLYD");
-    if (path == nullptr) return;
-    char dir[] = "/tmp/tally-limits-f4-XXXXXX";
-    if (mkdtemp(dir) == nullptr) return;
-    dir_ = dir;
-    int out[2];
-    if (pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      rlimit r{nofile, nofile};
-      setrlimit(RLIMIT_NOFILE, &r);
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      const std::string data = "--data_dir=" + dir_;
-      execl(path, path, "--allow_root", "--port=0", "--threads=2",
-            "--durability=os", data.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    stream_ = fdopen(out[0], "r");
-    char line[256];
-    unsigned port = 0;
-    while (stream_ != nullptr && fgets(line, sizeof(line), stream_)) {
-      if (std::sscanf(line, "tallyd ready port=%u", &port) == 1) break;
-    }
-    port_ = static_cast<uint16_t>(port);
-  }
-  ~LowFdTallyd() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status;
-      waitpid(pid_, &status, 0);
-    }
-    if (stream_ != nullptr) fclose(stream_);
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-  bool ok() const { return pid_ > 0 && port_ != 0; }
-  uint16_t port() const { return port_; }
-  // utime + stime of the child, in seconds.
-  double CpuSeconds() const {
-    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::stoull(field);
-      if (i == 15) stime = std::stoull(field);
-    }
-    return static_cast<double>(utime + stime) /
-           static_cast<double>(sysconf(_SC_CLK_TCK));
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::string dir_;
-  uint16_t port_ = 0;
-  FILE* stream_ = nullptr;
-};
-
 TEST(LimitsTest, F4DescriptorExhaustionRefusesCleanlyWithoutSpinning) {
   if (std::getenv("TALLYD") == nullptr) GTEST_SKIP() << "TALLYD not set";
   if (RaiseNofile(800) < 800) GTEST_SKIP() << "RLIMIT_NOFILE below 800 here";
-  LowFdTallyd server(256);
-  ASSERT_TRUE(server.ok());
+  test::TallydProcess server;
+  ASSERT_TRUE(server.Start({.binary = std::getenv("TALLYD"),
+                            .flags = {"--threads=2", "--durability=os"},
+                            .log_file = "",  // its log in the test's output
+                            .max_open_files = 256}))
+      << server.output();
   Client first(server.port());
   ASSERT_GT(first.TimedPing(), -1);
   const uint64_t max_connections = InfoField(first, "max_connections");
