@@ -36,15 +36,12 @@ std::optional<Reply> Receive(RawConnection& c) {
   return reply;
 }
 
-// Sends `request` with the next id and returns its reply; no reply, or
-// another request's, fails the test.
+// The reply to `request`; none (or another request's) fails the test.
 proto::Response Call(RawConnection& c, const proto::Request& request) {
-  EXPECT_TRUE(c.Send(request));
-  std::optional<Reply> reply = Receive(c);
-  EXPECT_TRUE(reply.has_value());
-  if (!reply) return proto::Response::Error(Status(Code::kUnavailable, ""));
-  EXPECT_EQ(reply->request_id, c.last_id());
-  return reply->response;
+  std::optional<proto::Response> response = c.Call(request);
+  EXPECT_TRUE(response.has_value()) << "no reply to request " << c.last_id();
+  if (!response) return proto::Response::Error(Status(Code::kUnavailable, ""));
+  return *std::move(response);
 }
 
 // An admin command's reply; fails the test on an error.

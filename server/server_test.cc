@@ -33,15 +33,11 @@ std::optional<Reply> Receive(RawConnection& c) {
   return reply;
 }
 
-// Sends `request` with the next id and returns its reply; no reply, or
-// another request's, fails the test.
+// The reply to `request`; none (or another request's) fails the test.
 proto::Response Call(RawConnection& c, const proto::Request& request) {
-  EXPECT_TRUE(c.Send(request));
-  std::optional<Reply> reply = Receive(c);
-  EXPECT_TRUE(reply.has_value());
-  if (!reply) return proto::Response();
-  EXPECT_EQ(reply->request_id, c.last_id());
-  return reply->response;
+  std::optional<proto::Response> response = c.Call(request);
+  EXPECT_TRUE(response.has_value()) << "no reply to request " << c.last_id();
+  return response.value_or(proto::Response());
 }
 
 proto::AddItem Item(std::string key, int64_t amount = 0,

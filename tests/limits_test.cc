@@ -85,13 +85,6 @@ class Client : public test::RawConnection {
  public:
   explicit Client(uint16_t port)
       : RawConnection(port, {.read_timeout = milliseconds(5000)}) {}
-  // The reply to `request`; nullopt when none came (or another request's
-  // did). Hides RawConnection::Call, which takes any reply.
-  std::optional<proto::Response> Call(const proto::Request& request) {
-    std::optional<test::Reply> reply = RawConnection::Call(request);
-    if (!reply || reply->request_id != last_id()) return std::nullopt;
-    return std::move(reply->response);
-  }
   // Times one call (ms), or -1 when it failed.
   double TimedPing() {
     const auto start = Clock::now();

@@ -169,9 +169,12 @@ std::optional<Reply> RawConnection::ReceiveUntil(
   }
 }
 
-std::optional<Reply> RawConnection::Call(const proto::Request& request) {
+std::optional<proto::Response> RawConnection::Call(
+    const proto::Request& request) {
   if (!Send(request)) return std::nullopt;
-  return Receive();
+  std::optional<Reply> reply = Receive();
+  if (!reply || reply->request_id != last_id_) return std::nullopt;
+  return std::move(reply->response);
 }
 
 bool RawConnection::ClosedWithin(milliseconds timeout) {

@@ -106,9 +106,9 @@ class RawConnection {
   // Whether a read has seen the server close the connection.
   bool closed() const { return closed_; }
 
-  // Send(request), then Receive(): the next reply, whatever its id (compare
-  // request_id with last_id() where it matters).
-  std::optional<Reply> Call(const proto::Request& request);
+  // Send(request), then Receive(): the response that answers `request`;
+  // nullopt when no reply came or the next one answers another request.
+  std::optional<proto::Response> Call(const proto::Request& request);
 
   // Whether the server closes the connection within `timeout`; replies
   // that come before the close are dropped.
