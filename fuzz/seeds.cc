@@ -12,6 +12,7 @@
 #include "fuzz/targets.h"
 #include "protocol/codec.h"
 #include "protocol/frame.h"
+#include "server/policy_reload.h"
 #include "server/service.h"
 #include "storage/journal.h"
 #include "storage/recovery.h"
@@ -198,6 +199,21 @@ void RunService(const std::vector<std::pair<std::string, Request>>& requests,
   clock.Advance(2000);
   run("add_after_snapshot", Req(proto::AddRequest{{Add("user:9", 9)}}));
   run("delete_after_snapshot", Req(proto::DeleteRequest{{"user:1"}}));
+  // A policy reload: a kPolicies record in the WAL after the snapshot.
+  {
+    Policy def = Policies().default_policy();
+    def.max_lateness_ms += 60'000;
+    std::vector<Policy> prefixed;
+    for (const Policy* p : Policies().All()) {
+      if (!p->prefix.empty()) prefixed.push_back(*p);
+    }
+    Result<PolicySet> next = PolicySet::Create(def, prefixed);
+    Status s = next.ok() ? ApplyPolicies(&journal, *next) : next.status();
+    if (!s.ok()) {
+      std::fprintf(stderr, "seeds: policies: %s\n", s.ToString().c_str());
+      std::abort();
+    }
+  }
   journal.Stop();
   seeds->push_back({"response_decode", "all", all_responses});
   // An error frame for the whole connection (request id 0).

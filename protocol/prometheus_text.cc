@@ -93,12 +93,27 @@ void PromWriter::WriteLabels(Labels labels, std::string_view extra_name,
   out_ += '}';
 }
 
-void PromWriter::Sample(std::string_view name, Labels labels, double value) {
+void PromWriter::LabelledFamily(std::string_view name, std::string_view help,
+                                std::string_view type, std::string_view label,
+                                std::span<const LabelledValue> samples) {
+  Family(name, help, type);
+  for (const LabelledValue& s : samples) {
+    Sample(name, {{label, s.label_value}}, s.value);
+  }
+}
+
+void PromWriter::WriteSample(std::string_view name, Labels labels,
+                             std::string_view extra_name,
+                             std::string_view extra_value, double value) {
   out_ += name;
-  WriteLabels(labels);
+  WriteLabels(labels, extra_name, extra_value);
   out_ += ' ';
   out_ += FormatValue(value);
   out_ += '\n';
+}
+
+void PromWriter::Sample(std::string_view name, Labels labels, double value) {
+  WriteSample(name, labels, {}, {}, value);
 }
 
 void PromWriter::Histogram(std::string_view name, Labels labels,
@@ -107,18 +122,21 @@ void PromWriter::Histogram(std::string_view name, Labels labels,
                            uint64_t count) {
   const std::string bucket = std::string(name) + "_bucket";
   for (size_t i = 0; i < bounds.size() && i < cumulative.size(); ++i) {
-    out_ += bucket;
-    WriteLabels(labels, "le", FormatValue(bounds[i]));
-    out_ += ' ';
-    out_ += FormatValue(static_cast<double>(cumulative[i]));
-    out_ += '\n';
+    WriteSample(bucket, labels, "le", FormatValue(bounds[i]),
+                static_cast<double>(cumulative[i]));
   }
-  out_ += bucket;
-  WriteLabels(labels, "le", "+Inf");
-  out_ += ' ';
-  out_ += FormatValue(static_cast<double>(count));
-  out_ += '\n';
+  WriteSample(bucket, labels, "le", "+Inf", static_cast<double>(count));
   Sample(std::string(name) + "_sum", labels, sum);
+  Sample(std::string(name) + "_count", labels, static_cast<double>(count));
+}
+
+void PromWriter::Summary(std::string_view name, Labels labels,
+                         std::span<const Quantile> quantiles,
+                         std::optional<double> sum, uint64_t count) {
+  for (const Quantile& q : quantiles) {
+    WriteSample(name, labels, "quantile", FormatValue(q.quantile), q.value);
+  }
+  if (sum) Sample(std::string(name) + "_sum", labels, *sum);
   Sample(std::string(name) + "_count", labels, static_cast<double>(count));
 }
 

@@ -10,8 +10,9 @@
 // parses its output with Debian's python3-prometheus-client, and
 // protocol/prometheus_text_test.cc pins the escaping and number rules.
 //
-// Usage: Family() once per metric family, then its samples; the caller
-// keeps a family's samples together and never repeats a family.
+// Usage: Family() once per metric family, then its samples (or
+// LabelledFamily(), a family and its samples in one call); the caller keeps
+// a family's samples together and never repeats a family.
 // Thread safety: none; one writer per rendering.
 
 #ifndef TALLY_PROTOCOL_PROMETHEUS_TEXT_H_
@@ -19,6 +20,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,11 +33,41 @@ class PromWriter {
   using Label = std::pair<std::string_view, std::string_view>;
   using Labels = std::initializer_list<Label>;
 
-  // "# HELP" and "# TYPE" lines. `type`: counter, gauge, histogram, untyped.
+  // One sample of a family with a single label: that label's value and the
+  // sample's value.
+  struct LabelledValue {
+    std::string_view label_value;
+    double value;
+  };
+  // A summary's quantile (0.5, 0.99, 1...) and its value.
+  struct Quantile {
+    double quantile;
+    double value;
+  };
+
+  // "# HELP" and "# TYPE" lines. `type`: counter, gauge, histogram, summary,
+  // untyped.
   void Family(std::string_view name, std::string_view help,
               std::string_view type);
+  // A whole family whose samples differ in one label: Family(), then
+  // `name`{`label`="label_value"} value for each of `samples`, in order.
+  void LabelledFamily(std::string_view name, std::string_view help,
+                      std::string_view type, std::string_view label,
+                      std::span<const LabelledValue> samples);
+  void LabelledFamily(std::string_view name, std::string_view help,
+                      std::string_view type, std::string_view label,
+                      std::initializer_list<LabelledValue> samples) {
+    LabelledFamily(
+        name, help, type, label,
+        std::span<const LabelledValue>(samples.begin(), samples.size()));
+  }
   void Sample(std::string_view name, Labels labels, double value);
   void Sample(std::string_view name, double value) { Sample(name, {}, value); }
+  // A summary's samples: `name`{quantile=...} for each of `quantiles`, then
+  // `name`_sum when `sum` is given and `name`_count.
+  void Summary(std::string_view name, Labels labels,
+               std::span<const Quantile> quantiles, std::optional<double> sum,
+               uint64_t count);
   // A histogram's samples: `name`_bucket{le=...} for each upper bound (in
   // the metric's unit, e.g. seconds) with its cumulative count, then
   // le="+Inf" = count, `name`_sum and `name`_count.
@@ -58,6 +90,10 @@ class PromWriter {
  private:
   void WriteLabels(Labels labels, std::string_view extra_name = {},
                    std::string_view extra_value = {});
+  // `name`{labels,extra_name="extra_value"} value: a sample line.
+  void WriteSample(std::string_view name, Labels labels,
+                   std::string_view extra_name, std::string_view extra_value,
+                   double value);
   std::string out_;
 };
 

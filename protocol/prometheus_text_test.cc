@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <span>
 #include <vector>
 
 namespace tally {
@@ -58,6 +60,42 @@ TEST(PromWriterTest, HistogramWritesCumulativeBucketsSumAndCount) {
             "d_seconds_bucket{cmd=\"add\",le=\"+Inf\"} 4\n"
             "d_seconds_sum{cmd=\"add\"} 1.25\n"
             "d_seconds_count{cmd=\"add\"} 4\n");
+}
+
+TEST(PromWriterTest, LabelledFamilyWritesOneSamplePerLabelValueInOrder) {
+  PromWriter w;
+  w.LabelledFamily("r_total", "Refused.", "counter", "reason",
+                   {{"busy", 2}, {"a\"b", 0.5}});
+  EXPECT_EQ(w.text(),
+            "# HELP r_total Refused.\n"
+            "# TYPE r_total counter\n"
+            "r_total{reason=\"busy\"} 2\n"
+            "r_total{reason=\"a\\\"b\"} 0.5\n");
+  PromWriter empty;
+  empty.LabelledFamily("k", "Keys.", "gauge", "type",
+                       std::span<const PromWriter::LabelledValue>());
+  EXPECT_EQ(empty.text(), "# HELP k Keys.\n# TYPE k gauge\n");
+}
+
+TEST(PromWriterTest, SummaryWritesQuantilesThenSumAndCount) {
+  const std::vector<PromWriter::Quantile> quantiles = {
+      {0.5, 0.25}, {0.99, 1.5}, {1, 2}};
+  PromWriter w;
+  w.Summary("s_seconds", {{"op", "sync"}}, quantiles, 3.75, 7);
+  EXPECT_EQ(w.text(),
+            "s_seconds{op=\"sync\",quantile=\"0.5\"} 0.25\n"
+            "s_seconds{op=\"sync\",quantile=\"0.99\"} 1.5\n"
+            "s_seconds{op=\"sync\",quantile=\"1\"} 2\n"
+            "s_seconds_sum{op=\"sync\"} 3.75\n"
+            "s_seconds_count{op=\"sync\"} 7\n");
+  // Without a sum (the data has none): quantiles and the count only.
+  PromWriter no_sum;
+  no_sum.Summary("s_seconds", {}, quantiles, std::nullopt, 7);
+  EXPECT_EQ(no_sum.text(),
+            "s_seconds{quantile=\"0.5\"} 0.25\n"
+            "s_seconds{quantile=\"0.99\"} 1.5\n"
+            "s_seconds{quantile=\"1\"} 2\n"
+            "s_seconds_count 7\n");
 }
 
 }  // namespace

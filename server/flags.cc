@@ -51,7 +51,7 @@ DEFINE_bool(unsafe_no_wal, false,
 DEFINE_string(policy_file, "",
               "Policy file (one policy per line, see docs/operations.md); "
               "empty = built-in default policy 1s x 2h, 1m x 48h, 1h x 35d, "
-              "1d x 400d.");
+              "1d x 400d. Re-read and applied on SIGHUP.");
 DEFINE_int32(max_frame_bytes, 1 << 20,
              "Largest request body in bytes (1 MiB: a batch of thousands of "
              "events fits; larger lengths close the connection before any "

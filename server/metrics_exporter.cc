@@ -1,7 +1,9 @@
 #include "server/metrics_exporter.h"
 
 #include <array>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocol/prometheus_text.h"
@@ -35,13 +37,22 @@ void Counter(PromWriter& w, std::string_view name, std::string_view help,
 
 double D(uint64_t v) { return static_cast<double>(v); }
 
-void CommandMetrics(PromWriter& w, const CommandStatsSnapshot& cs) {
-  w.Family("tally_commands_total", "Requests answered, by protocol op.",
-           "counter");
+// One sample per op ({cmd="add"}, ...): `value` of each op's snapshot.
+template <typename Value>
+std::vector<PromWriter::LabelledValue> PerOp(const CommandStatsSnapshot& cs,
+                                             Value value) {
+  std::vector<PromWriter::LabelledValue> out;
+  out.reserve(cs.commands.size());
   for (const CommandSnapshot& c : cs.commands) {
-    w.Sample("tally_commands_total", {{"cmd", proto::OpName(c.op)}},
-             D(c.calls));
+    out.push_back({proto::OpName(c.op), value(c)});
   }
+  return out;
+}
+
+void CommandMetrics(PromWriter& w, const CommandStatsSnapshot& cs) {
+  w.LabelledFamily(
+      "tally_commands_total", "Requests answered, by protocol op.", "counter",
+      "cmd", PerOp(cs, [](const CommandSnapshot& c) { return D(c.calls); }));
   w.Family("tally_command_errors_total",
            "Requests answered with a whole-request error, by op and status "
            "code.",
@@ -69,14 +80,13 @@ void CommandMetrics(PromWriter& w, const CommandStatsSnapshot& cs) {
                 {{"cmd", proto::OpName(c.op)}}, bounds, cumulative,
                 D(c.latency.sum_ns()) / 1e9, c.latency.count());
   }
-  w.Family("tally_commands_duration_seconds_total",
-           "Total time spent answering requests, by op (redis_exporter's "
-           "mean: rate of this over rate of tally_commands_total).",
-           "counter");
-  for (const CommandSnapshot& c : cs.commands) {
-    w.Sample("tally_commands_duration_seconds_total",
-             {{"cmd", proto::OpName(c.op)}}, D(c.latency.sum_ns()) / 1e9);
-  }
+  w.LabelledFamily("tally_commands_duration_seconds_total",
+                   "Total time spent answering requests, by op "
+                   "(redis_exporter's mean: rate of this over rate of "
+                   "tally_commands_total).",
+                   "counter", "cmd", PerOp(cs, [](const CommandSnapshot& c) {
+                     return D(c.latency.sum_ns()) / 1e9;
+                   }));
   Gauge(w, "tally_inflight_requests",
         "Requests received whose reply is not yet queued.",
         static_cast<double>(cs.inflight));
@@ -100,24 +110,20 @@ void LimitMetrics(PromWriter& w, const LimitStats& l) {
   Counter(w, "tally_rejected_connections_total",
           "Connections refused at accept: --max_connections reached.",
           get(l.rejected_max_connections));
-  w.Family("tally_limit_rejections_total",
-           "Limit events by reason (docs/operations.md, Limits).", "counter");
-  const std::vector<std::pair<const char*, const LimitStats::Counter*>>
-      reasons = {{"max_connections", &l.rejected_max_connections},
-                 {"accept_retry", &l.accept_retries},
-                 {"frame_timeout", &l.frame_timeout},
-                 {"idle_timeout", &l.idle_timeout},
-                 {"frame_too_large", &l.frame_too_large},
-                 {"protocol_error", &l.protocol_error},
-                 {"output_paused", &l.output_paused},
-                 {"in_flight_paused", &l.in_flight_paused},
-                 {"max_memory", &l.max_memory},
-                 {"key_too_long", &l.key_too_long},
-                 {"batch_too_large", &l.batch_too_large}};
-  for (const auto& [reason, counter] : reasons) {
-    w.Sample("tally_limit_rejections_total", {{"reason", reason}},
-             get(*counter));
-  }
+  w.LabelledFamily("tally_limit_rejections_total",
+                   "Limit events by reason (docs/operations.md, Limits).",
+                   "counter", "reason",
+                   {{"max_connections", get(l.rejected_max_connections)},
+                    {"accept_retry", get(l.accept_retries)},
+                    {"frame_timeout", get(l.frame_timeout)},
+                    {"idle_timeout", get(l.idle_timeout)},
+                    {"frame_too_large", get(l.frame_too_large)},
+                    {"protocol_error", get(l.protocol_error)},
+                    {"output_paused", get(l.output_paused)},
+                    {"in_flight_paused", get(l.in_flight_paused)},
+                    {"max_memory", get(l.max_memory)},
+                    {"key_too_long", get(l.key_too_long)},
+                    {"batch_too_large", get(l.batch_too_large)}});
 }
 
 void PersistenceMetrics(PromWriter& w, Journal* journal) {
@@ -137,15 +143,18 @@ void PersistenceMetrics(PromWriter& w, Journal* journal) {
           "Bytes written to the WAL since start.", D(j.bytes_written));
   Counter(w, "tally_wal_fsyncs_total", "WAL fdatasync calls since start.",
           D(j.syncs));
+  // A summary, as client_golang writes one: quantiles over a recent window
+  // (the journal's last kSyncSamples fdatasyncs; quantile 1 is the maximum
+  // since start) and _count since start (every fdatasync). No _sum: the
+  // journal keeps no running total of fdatasync time (JournalStats has none).
   w.Family("tally_wal_fsync_duration_seconds",
            "fdatasync latency of the WAL (the journal's recent window).",
-           "gauge");
-  w.Sample("tally_wal_fsync_duration_seconds", {{"quantile", "0.5"}},
-           j.sync_p50_us / 1e6);
-  w.Sample("tally_wal_fsync_duration_seconds", {{"quantile", "0.99"}},
-           j.sync_p99_us / 1e6);
-  w.Sample("tally_wal_fsync_duration_seconds", {{"quantile", "1"}},
-           j.sync_max_us / 1e6);
+           "summary");
+  const PromWriter::Quantile quantiles[] = {{0.5, j.sync_p50_us / 1e6},
+                                            {0.99, j.sync_p99_us / 1e6},
+                                            {1, j.sync_max_us / 1e6}};
+  w.Summary("tally_wal_fsync_duration_seconds", {}, quantiles, std::nullopt,
+            j.syncs);
   Gauge(w, "tally_wal_segments", "WAL segment files on disk.",
         D(j.wal_segments));
   Gauge(w, "tally_wal_disk_bytes", "Bytes of WAL segments on disk.",
@@ -155,12 +164,11 @@ void PersistenceMetrics(PromWriter& w, Journal* journal) {
   Gauge(w, "tally_wal_write_failed",
         "1 while mutations are refused because a WAL write failed.",
         j.write_failed ? 1 : 0);
-  w.Family("tally_wal_rejected_total",
-           "Mutations refused by the journal, by reason.", "counter");
-  w.Sample("tally_wal_rejected_total", {{"reason", "not_persisted"}},
-           D(j.rejected_not_persisted));
-  w.Sample("tally_wal_rejected_total", {{"reason", "busy"}},
-           D(j.rejected_busy));
+  w.LabelledFamily("tally_wal_rejected_total",
+                   "Mutations refused by the journal, by reason.", "counter",
+                   "reason",
+                   {{"not_persisted", D(j.rejected_not_persisted)},
+                    {"busy", D(j.rejected_busy)}});
   Counter(w, "tally_snapshots_total", "Snapshots written since start.",
           D(j.snapshots));
   Counter(w, "tally_snapshot_failures_total",
@@ -209,32 +217,24 @@ std::string RenderMetrics(Service* service) {
   Journal* journal = service->journal();
   const EngineStats s = service->engine()->Stats();
   const DedupeStats d = journal->dedupe()->Stats();
-  w.Family("tally_keys", "Keys held, by type.", "gauge");
-  w.Sample("tally_keys", {{"type", "counter"}}, D(s.keys));
-  w.Sample("tally_keys", {{"type", "idempotency_id"}}, D(d.entries));
+  w.LabelledFamily("tally_keys", "Keys held, by type.", "gauge", "type",
+                   {{"counter", D(s.keys)}, {"idempotency_id", D(d.entries)}});
   Gauge(w, "tally_buckets", "Time buckets held over every key.", D(s.buckets));
-  w.Family("tally_events_ingested_total",
-           "Events accepted: applied, or recognised as an idempotent "
-           "duplicate.",
-           "counter");
-  w.Sample("tally_events_ingested_total", {{"type", "applied"}}, D(s.adds));
-  w.Sample("tally_events_ingested_total", {{"type", "duplicate"}},
-           D(d.duplicates));
-  w.Family("tally_late_events_total",
-           "Events outside their policy's lateness/skew window, by what "
-           "happened to them.",
-           "counter");
-  w.Sample("tally_late_events_total", {{"action", "rejected"}},
-           D(s.rejected_time));
-  w.Family("tally_rejected_events_total",
-           "Events refused for another reason than time, by reason.",
-           "counter");
-  w.Sample("tally_rejected_events_total", {{"reason", "invalid"}},
-           D(s.rejected_invalid));
-  w.Sample("tally_rejected_events_total", {{"reason", "overflow"}},
-           D(s.rejected_overflow));
-  w.Sample("tally_rejected_events_total", {{"reason", "idempotency_conflict"}},
-           D(d.conflicts));
+  w.LabelledFamily(
+      "tally_events_ingested_total",
+      "Events accepted: applied, or recognised as an idempotent duplicate.",
+      "counter", "type",
+      {{"applied", D(s.adds)}, {"duplicate", D(d.duplicates)}});
+  w.LabelledFamily("tally_late_events_total",
+                   "Events outside their policy's lateness/skew window, by "
+                   "what happened to them.",
+                   "counter", "action", {{"rejected", D(s.rejected_time)}});
+  w.LabelledFamily("tally_rejected_events_total",
+                   "Events refused for another reason than time, by reason.",
+                   "counter", "reason",
+                   {{"invalid", D(s.rejected_invalid)},
+                    {"overflow", D(s.rejected_overflow)},
+                    {"idempotency_conflict", D(d.conflicts)}});
   Counter(w, "tally_expired_keys_total",
           "Keys removed because all their buckets expired.", D(s.expired_keys));
   Counter(w, "tally_evicted_keys_total",

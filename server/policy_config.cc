@@ -121,10 +121,6 @@ Result<PolicySet> LoadPolicyFile(const std::string& path) {
 
 std::vector<std::string> DiffPolicies(const PolicySet& running,
                                       const PolicySet& file) {
-  // Replay judges the WAL's events again with the policies of that start.
-  static constexpr char kRejudged[] =
-      " (replay judges events logged after the last snapshot with the new "
-      "value: stop cleanly, which snapshots, before restarting)";
   auto find = [](const PolicySet& set, const std::string& name) {
     const Policy* found = nullptr;
     for (const Policy* p : set.All()) {
@@ -139,8 +135,7 @@ std::vector<std::string> DiffPolicies(const PolicySet& running,
     const std::string what = "policy '" + old->name + "'";
     if (now == nullptr) {
       out.push_back(what +
-                    " removed: its keys will take the policy their "
-                    "key then matches");
+                    " removed: its keys take the policy they then match");
       continue;
     }
     if (now->prefix != old->prefix) {
@@ -150,22 +145,22 @@ std::vector<std::string> DiffPolicies(const PolicySet& running,
     if (now->tiers != old->tiers) {
       out.push_back(what + ": tiers " + FormatTiers(old->tiers) + " -> " +
                     FormatTiers(now->tiers) +
-                    " (a restart will refuse a snapshot holding keys of "
-                    "this policy: buckets cannot be re-bucketed)");
+                    " (refused while a stored key has this policy: buckets "
+                    "cannot be rebucketed)");
     }
     if (now->track_distinct != old->track_distinct) {
       out.push_back(what + ": distinct " +
-                    (old->track_distinct ? "on -> off (members are dropped "
-                                           "at the restart)"
-                                         : "off -> on"));
+                    (old->track_distinct
+                         ? "on -> off (its keys drop their members)"
+                         : "off -> on"));
     }
     if (now->max_lateness_ms != old->max_lateness_ms) {
       out.push_back(what + ": lateness " + ms(old->max_lateness_ms) + " -> " +
-                    ms(now->max_lateness_ms) + kRejudged);
+                    ms(now->max_lateness_ms));
     }
     if (now->max_skew_ms != old->max_skew_ms) {
       out.push_back(what + ": skew " + ms(old->max_skew_ms) + " -> " +
-                    ms(now->max_skew_ms) + kRejudged);
+                    ms(now->max_skew_ms));
     }
   }
   for (const Policy* added : file.All()) {
@@ -173,13 +168,13 @@ std::vector<std::string> DiffPolicies(const PolicySet& running,
     std::string line = "policy '" + added->name + "' added (prefix '" +
                        added->prefix + "', tiers " + FormatTiers(added->tiers) +
                        ")";
-    // Stored keys under its prefix match this policy today; they move to
-    // the new one at the next start, which needs equal tiers.
+    // Stored keys under its prefix match another policy today; they move
+    // to the new one, which needs equal tiers.
     const Policy& today = running.Match(added->prefix);
     if (!added->prefix.empty() && today.tiers != added->tiers) {
-      line += "; keys stored under '" + added->prefix + "' now have policy '" +
-              today.name + "' (tiers " + FormatTiers(today.tiers) +
-              "): a restart will refuse a snapshot holding any of them";
+      line += "; refused while a key stored under '" + added->prefix +
+              "' has policy '" + today.name + "' (tiers " +
+              FormatTiers(today.tiers) + ")";
     }
     out.push_back(std::move(line));
   }

@@ -27,11 +27,10 @@ Result<PolicySet> ParsePolicyConfig(std::string_view text);
 Result<PolicySet> LoadPolicyFile(const std::string& path);
 
 // What a policy file changes against the policies in force, one line per
-// difference ("policy 'ip': tiers 1s x 10m -> 1s x 1h"); empty when equal.
-// Policies bind keys when they are created and when a snapshot is loaded,
-// so tallyd applies a changed file at its next start; a tier change of a
-// policy that holds keys makes that start refuse the snapshot (buckets
-// cannot be re-bucketed), which the line says.
+// difference ("policy 'ip': lateness 1h -> 2h"), for the log of a reload;
+// empty when equal. A line that changes the tiers some keys would get says
+// the reload is refused while such keys are stored (the engine decides:
+// Engine::ReplacePolicies).
 std::vector<std::string> DiffPolicies(const PolicySet& running,
                                       const PolicySet& file);
 

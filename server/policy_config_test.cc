@@ -59,7 +59,7 @@ TEST(PolicyConfigTest, MissingFileIsAnIoError) {
             Code::kIoError);
 }
 
-TEST(PolicyConfigTest, DiffNamesEveryChangeAndWarnsOfTierChanges) {
+TEST(PolicyConfigTest, DiffNamesEveryChangeAndSaysWhenTiersChange) {
   auto running = ParsePolicyConfig(
       "default tiers=\"1s x 2h\"\n"
       "ip prefix=ip: tiers=\"1s x 10m\" distinct=off lateness=1h\n"
@@ -75,8 +75,8 @@ TEST(PolicyConfigTest, DiffNamesEveryChangeAndWarnsOfTierChanges) {
   std::string all;
   for (const std::string& line : diff) all += line + "\n";
   EXPECT_EQ(diff.size(), 6u) << all;
-  EXPECT_NE(all.find("policy 'ip': tiers 1s x 10m -> 1s x 1h (a restart "
-                     "will refuse a snapshot"),
+  EXPECT_NE(all.find("policy 'ip': tiers 1s x 10m -> 1s x 1h (refused "
+                     "while a stored key has this policy"),
             std::string::npos)
       << all;
   EXPECT_NE(all.find("policy 'ip': distinct off -> on"), std::string::npos);

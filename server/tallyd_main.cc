@@ -22,6 +22,7 @@
 #include "server/metrics_exporter.h"
 #include "server/metrics_server.h"
 #include "server/policy_config.h"
+#include "server/policy_reload.h"
 #include "server/sd_notify.h"
 #include "server/server.h"
 #include "server/service.h"
@@ -58,33 +59,6 @@ bool LockDataDir(const std::string& dir) {
                  << ": other users may read the counters; chmod 700 it";
   }
   return true;  // held until the process exits
-}
-
-// SIGHUP: re-reads --policy_file and says what it would change. Policies
-// bind keys when they are created and when a snapshot is loaded, so a
-// changed file takes effect at the next start; checking it now lets an
-// operator see a typo, or a tier change that would make that start refuse
-// the snapshot, before restarting.
-void CheckPolicyFile(const std::string& path, const tally::PolicySet& running) {
-  if (path.empty()) return;
-  tally::Result<tally::PolicySet> file = tally::LoadPolicyFile(path);
-  if (!file.ok()) {
-    LOG(ERROR) << "SIGHUP: --policy_file " << path
-               << " has an error; the policies in force stay, and a restart "
-                  "would fail: "
-               << file.status().ToString();
-    return;
-  }
-  std::vector<std::string> diff = tally::DiffPolicies(running, *file);
-  if (diff.empty()) {
-    LOG(INFO) << "SIGHUP: --policy_file " << path
-              << " is valid and equal to the policies in force";
-    return;
-  }
-  for (const std::string& line : diff) {
-    LOG(WARNING) << "SIGHUP: --policy_file " << path << " changes " << line
-                 << "; policies apply at the next start";
-  }
 }
 
 // Tells systemd (Type=notify) what tallyd is doing; a no-op when not
@@ -161,8 +135,8 @@ int main(int argc, char** argv) {
               << " token(s) from " << config->token_file << " (SIGHUP reloads)";
   }
 
-  // Block the stop signals (and SIGHUP, which reloads the tokens) in every
-  // thread; the main thread waits for them.
+  // Block the stop signals (and SIGHUP, which reloads policies and tokens) in
+  // every thread; the main thread waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -218,6 +192,19 @@ int main(int argc, char** argv) {
   tally::Journal journal(std::move(recovered), journal_options);
   if (tally::Status s = journal.Start(); !s.ok()) {
     LOG(ERROR) << "tallyd cannot open the WAL: " << s.ToString();
+    return kExitStartup;
+  }
+  // Recovery replayed with the policies the WAL and snapshot recorded; the
+  // configured ones take over from here, logged first so that the next
+  // recovery switches at this LSN too.
+  if (tally::Status s = tally::ApplyPolicies(&journal, config->policies);
+      !s.ok()) {
+    LOG(ERROR) << "tallyd cannot start: the configured policies"
+               << (config->policy_file.empty()
+                       ? std::string(" (built-in default)")
+                       : " of --policy_file " + config->policy_file)
+               << " cannot replace the recovered ones: " << s.ToString();
+    journal.Stop();
     return kExitStartup;
   }
   // CONFIG GET/SET (server/runtime_config.h): declared before the service,
@@ -295,7 +282,7 @@ int main(int argc, char** argv) {
     sigwait(&stop_signals, &signal_number);
     if (signal_number != SIGHUP) break;
     Notify(tally::SdReloadingMessage());
-    CheckPolicyFile(config->policy_file, journal.engine()->policies());
+    (void)tally::ReloadPolicyFile(config->policy_file, &journal);
     if (config->token_file.empty()) {
       LOG(INFO) << "SIGHUP: no --token_file to reload";
       Notify("READY=1\n" + serving);

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "storage/key_state.h"
+#include "storage/policy_codec.h"
 #include "storage/shard.h"
 #include "storage/state_codec.h"
 #include "storage/window_plan.h"
@@ -64,10 +65,59 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
                  "tally::Engine: needs a clock and 1 <= shard_bits <= 16\n");
     std::abort();
   }
+  const PolicySet* policies = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(policy_mu_);
+    policies = KeepPolicies(options_.policies);
+  }
   shards_.reserve(size_t{1} << options_.shard_bits);
   for (size_t i = 0; i < (size_t{1} << options_.shard_bits); ++i) {
-    shards_.push_back(std::make_unique<Shard>(&options_, &memory_bytes_));
+    shards_.push_back(
+        std::make_unique<Shard>(&options_, policies, &memory_bytes_));
   }
+}
+
+const PolicySet* Engine::KeepPolicies(PolicySet next) {
+  policy_sets_.push_back(std::make_unique<const PolicySet>(std::move(next)));
+  const PolicySet* kept = policy_sets_.back().get();
+  policies_.store(kept, std::memory_order_release);
+  return kept;
+}
+
+namespace {
+
+// Whether some key could get other tiers under `next` than under `now`.
+// A key's policy is decided by the longest configured prefix it starts
+// with; the longer of its two longest prefixes (one per set) is itself a
+// key with the same two matches, so checking every prefix of both sets
+// (and "") covers every key.
+bool TiersMayChange(const PolicySet& now, const PolicySet& next) {
+  std::vector<std::string_view> prefixes = {""};
+  for (const Policy* p : now.All()) prefixes.push_back(p->prefix);
+  for (const Policy* p : next.All()) prefixes.push_back(p->prefix);
+  return std::any_of(prefixes.begin(), prefixes.end(), [&](auto prefix) {
+    return now.Match(prefix).tiers != next.Match(prefix).tiers;
+  });
+}
+
+}  // namespace
+
+Status Engine::ReplacePolicies(PolicySet next) {
+  std::lock_guard<std::mutex> replace_lock(policy_mu_);
+  // Every shard at once, in index order as AddBatch locks them: no add or
+  // query sees some keys under the old policies and some under the new.
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(shards_.size());
+  for (auto& shard : shards_) locks.emplace_back(shard->mu());
+  if (TiersMayChange(policies(), next)) {
+    for (auto& shard : shards_) {
+      Status s = shard->CheckPoliciesLocked(next);
+      if (!s.ok()) return s;
+    }
+  }
+  const PolicySet* kept = KeepPolicies(std::move(next));
+  for (auto& shard : shards_) shard->SetPoliciesLocked(kept);
+  return Status::Ok();
 }
 
 Engine::~Engine() = default;
@@ -247,6 +297,7 @@ void Engine::SerializeTo(std::string* out) const {
                stats.keys * 64);
   // The header's watermark and key count are known only at the end.
   const size_t header = BeginState(out);
+  EncodePolicySet(policies(), out);
   int64_t watermark = 0;
   uint64_t keys = 0;
   for (const auto& shard : shards_) keys += shard->SerializeTo(out, &watermark);
@@ -260,17 +311,27 @@ Status Engine::LoadFrom(std::string_view data) {
     }
   }
   ByteReader reader(data);
+  uint8_t version;
   int64_t watermark;
   uint64_t key_count;
-  Status s = ReadStateHeader(&reader, &watermark, &key_count);
+  Status s = ReadStateHeader(&reader, &version, &watermark, &key_count);
   if (!s.ok()) return s;
+  if (version >= 2) {
+    Result<PolicySet> carried = DecodePolicySet(&reader, "engine snapshot");
+    if (!carried.ok()) return carried.status();
+    // No key yet: nothing to check or move.
+    if (!SamePolicies(*carried, policies())) {
+      s = ReplacePolicies(std::move(*carried));
+      if (!s.ok()) return s;
+    }
+  }
   // Every key record consumes bytes, so a key count larger than the input
   // ends in a truncation error, not in a long loop.
   for (uint64_t i = 0; i < key_count && s.ok(); ++i) {
     int64_t bytes = 0;
     uint64_t buckets = 0;
     Result<KeyState*> state =
-        DecodeKeyState(&reader, options_.policies, &bytes, &buckets);
+        DecodeKeyState(&reader, policies(), &bytes, &buckets);
     if (!state.ok()) {
       s = state.status();
       break;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -235,7 +236,23 @@ class Engine {
   int64_t memory_bytes() const {
     return memory_bytes_.load(std::memory_order_relaxed);
   }
-  const PolicySet& policies() const { return options_.policies; }
+  // The policies in force (options.policies until ReplacePolicies or a
+  // LoadFrom that carries policies). The reference stays valid for the
+  // engine's lifetime; a later replacement does not change what it refers
+  // to.
+  const PolicySet& policies() const {
+    return *policies_.load(std::memory_order_acquire);
+  }
+  // Puts `next` in force for every key (a policy reload, a WAL kPolicies
+  // record): each key takes next.Match(key) at once, with its limits
+  // (lateness, skew) and whether it tracks distinct members (a key whose
+  // new policy does not drops its members, as LoadFrom does). Refused with
+  // INVALID_ARGUMENT, nothing changed, when a stored key's tiers would
+  // change: buckets cannot be rebucketed. Holds every shard's mutex while
+  // it walks the keys (O(keys)): adds and queries wait meanwhile. A pure
+  // function of (state, next), like every mutation: replay decides the
+  // same.
+  Status ReplacePolicies(PolicySet next);
   const EngineOptions& options() const { return options_; }
   uint64_t hash_seed() const { return options_.hash_seed; }
 
@@ -246,8 +263,10 @@ class Engine {
   // depends on the hash seed; compare snapshots with Digest(), not bytes.
   void SerializeTo(std::string* out) const;
   // Loads a snapshot into this engine, which must hold no keys
-  // (INVALID_ARGUMENT otherwise). Each key takes its current policy
-  // (policies().Match(key)); a policy whose tiers differ from the snapshot's
+  // (INVALID_ARGUMENT otherwise). A snapshot that carries the policies in
+  // force at its cut (state version 2) puts them in force first, so replay
+  // judges events as the live server did; then each key takes
+  // policies().Match(key). A policy whose tiers differ from the snapshot's
   // is INVALID_ARGUMENT (buckets cannot be rebucketed), and a policy that no
   // longer tracks distinct members drops them. Any structural problem is
   // CORRUPTION; the input is never trusted (no crash, no allocation beyond a
@@ -268,7 +287,16 @@ class Engine {
     return *shards_[hash >> (64 - options_.shard_bits)];
   }
 
+  // REQUIRES: policy_mu_ held. Keeps `next` alive for the engine's
+  // lifetime (keys and shards point into it) and returns it.
+  const PolicySet* KeepPolicies(PolicySet next);
+
   EngineOptions options_;
+  // Every policy set ever in force, never freed: a key's Policy pointer and
+  // a caller's policies() reference stay valid. Reloads are rare.
+  std::mutex policy_mu_;
+  std::vector<std::unique_ptr<const PolicySet>> policy_sets_;
+  std::atomic<const PolicySet*> policies_{nullptr};
   // Before shards_: the shards add to it until they are destroyed.
   std::atomic<int64_t> memory_bytes_{0};
   std::vector<std::unique_ptr<Shard>> shards_;

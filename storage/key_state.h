@@ -50,6 +50,9 @@ class KeyState {
   static void Destroy(KeyState* state, int64_t* bytes);
 
   const Policy& policy() const { return *policy_; }
+  // A policy reload. REQUIRES: `policy` has the same tiers and outlives the
+  // state.
+  void set_policy(const Policy* policy) { policy_ = policy; }
   std::string_view key() const {
     return {reinterpret_cast<const char*>(this + 1), key_size_};
   }

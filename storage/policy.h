@@ -47,6 +47,7 @@ struct Policy {
   bool track_distinct = true;
   int64_t max_lateness_ms = 48 * kHourMs;  // oldest accepted event: now - this
   int64_t max_skew_ms = 5 * kSecondMs;     // newest accepted event: now + this
+  bool operator==(const Policy&) const = default;
 };
 
 // Checks the rules the window planner relies on (docs/design.md, "Tiers"):

@@ -103,8 +103,10 @@ uint64_t HashKeyBytes(std::string_view key, uint64_t seed) {
   return XXH3_64bits_withSeed(key.data(), key.size(), seed);
 }
 
-Shard::Shard(const EngineOptions* options, std::atomic<int64_t>* total_bytes)
+Shard::Shard(const EngineOptions* options, const PolicySet* policies,
+             std::atomic<int64_t>* total_bytes)
     : options_(options),
+      policies_(policies),
       keys_(0, Hasher{options->hash_seed}, Equal{}),
       total_bytes_(total_bytes) {}
 
@@ -177,8 +179,7 @@ Result<AddResult> Shard::AddLocked(const AddEvent& event, uint64_t hash,
     now_ms_ = std::max(now_ms_, now);
   }
   KeyState* state = FindLocked({event.key, hash});
-  const Policy& policy =
-      state ? state->policy() : options_->policies.Match(event.key);
+  const Policy& policy = state ? state->policy() : policies_->Match(event.key);
   const int64_t t = event.time_ms == kNow ? now : event.time_ms;
   if (t < now - policy.max_lateness_ms || t > now + policy.max_skew_ms ||
       t < 0 || t >= kMaxTimeMs) {
@@ -407,8 +408,7 @@ Result<Answer> Shard::Query(KeyLookup key, const Window& window,
         ") must satisfy 0 <= from < to <= " + std::to_string(kMaxTimeMs));
   }
   const KeyState* state = FindLocked(key);
-  const Policy& policy =
-      state ? state->policy() : options_->policies.Match(key.key);
+  const Policy& policy = state ? state->policy() : policies_->Match(key.key);
   if ((aggs & kAggDistinct) && !policy.track_distinct) {
     ++rejected_invalid_;
     return Status::InvalidArgument("policy '" + policy.name +
@@ -435,8 +435,7 @@ Result<std::vector<RangePoint>> Shard::Range(KeyLookup key, int64_t from_ms,
                                    " points; use a larger step");
   }
   const KeyState* state = FindLocked(key);
-  const Policy& policy =
-      state ? state->policy() : options_->policies.Match(key.key);
+  const Policy& policy = state ? state->policy() : policies_->Match(key.key);
   if ((aggs & kAggDistinct) && !policy.track_distinct) {
     ++rejected_invalid_;
     return Status::InvalidArgument("policy '" + policy.name +
@@ -557,98 +556,6 @@ uint64_t Shard::SweepLocked(int64_t now) {
   expired_keys_ += empty.size();
   PublishBytesLocked();
   return empty.size();
-}
-
-uint64_t Shard::SerializeTo(std::string* out, int64_t* watermark) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  *watermark = std::max(*watermark, now_ms_);
-  for (const KeyState* state : keys_) EncodeKeyState(*state, out);
-  return keys_.size();
-}
-
-uint64_t Shard::AddDigest(uint64_t* sum, std::string* scratch) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const KeyState* state : keys_) {
-    scratch->clear();
-    EncodeKeyState(*state, scratch);
-    *sum += XXH3_64bits(scratch->data(), scratch->size());
-  }
-  return keys_.size();
-}
-
-bool Shard::InsertLoaded(uint64_t hash, KeyState* state, int64_t bytes,
-                         uint64_t buckets) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (FindLocked({state->key(), hash}) != nullptr) return false;
-  keys_.insert(state);
-  bytes_ += bytes;
-  buckets_ += buckets;
-  PublishBytesLocked();
-  return true;
-}
-
-void Shard::RaiseWatermark(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  now_ms_ = std::max(now_ms_, now_ms);
-}
-
-void Shard::Clear() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (KeyState* state : keys_) KeyState::Destroy(state, &bytes_);
-  // A fresh table: a cleared one would keep its slots (and table bytes).
-  keys_ = Table(0, Hasher{options_->hash_seed}, Equal{});
-  buckets_ = 0;
-  PublishBytesLocked();
-}
-
-size_t Shard::key_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return keys_.size();
-}
-
-bool Shard::ScanFrom(uint64_t min_hash, size_t limit,
-                     std::vector<std::pair<uint64_t, std::string>>* out) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::pair<uint64_t, const KeyState*>> candidates;
-  for (const KeyState* state : keys_) {
-    uint64_t h = HashKeyBytes(state->key(), options_->hash_seed);
-    if (h >= min_hash) candidates.emplace_back(h, state);
-  }
-  auto by_hash = [](const auto& a, const auto& b) { return a.first < b.first; };
-  size_t take = candidates.size();
-  if (limit < candidates.size()) {
-    std::nth_element(candidates.begin(), candidates.begin() + limit - 1,
-                     candidates.end(), by_hash);
-    const uint64_t cut = candidates[limit - 1].first;
-    // Keys sharing the cut hash go out together, or the cursor would skip one.
-    auto tail = std::partition(candidates.begin() + limit, candidates.end(),
-                               [cut](const auto& c) { return c.first == cut; });
-    take = static_cast<size_t>(tail - candidates.begin());
-  }
-  std::sort(candidates.begin(), candidates.begin() + take, by_hash);
-  for (size_t i = 0; i < take; ++i) {
-    out->emplace_back(candidates[i].first,
-                      std::string(candidates[i].second->key()));
-  }
-  return take < candidates.size();
-}
-
-void Shard::AddStats(EngineStats* stats) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  stats->keys += keys_.size();
-  stats->buckets += buckets_;
-  const int64_t table = TableBytesLocked();
-  stats->table_bytes += table;
-  stats->bytes += bytes_ + table;
-  stats->adds += adds_;
-  stats->queries += queries_;
-  stats->rejected_invalid += rejected_invalid_;
-  stats->rejected_time += rejected_time_;
-  stats->rejected_overflow += rejected_overflow_;
-  stats->expired_buckets += expired_buckets_;
-  stats->expired_keys += expired_keys_;
-  stats->deleted_keys += deleted_keys_;
-  stats->converted_keys += converted_keys_;
 }
 
 }  // namespace tally

@@ -35,7 +35,10 @@ class Shard {
   // `total_bytes` (the engine's, not owned) receives every change of this
   // shard's bytes (as AddStats counts them), so the engine can read its
   // memory use with one atomic load (Engine::memory_bytes()).
-  Shard(const EngineOptions* options, std::atomic<int64_t>* total_bytes);
+  // `policies` (not owned) decides the policy of new keys until
+  // SetPoliciesLocked.
+  Shard(const EngineOptions* options, const PolicySet* policies,
+        std::atomic<int64_t>* total_bytes);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
@@ -88,6 +91,16 @@ class Shard {
                 std::vector<std::pair<uint64_t, std::string>>* out);
 
   void AddStats(EngineStats* stats) const;
+
+  // Policy replacement (Engine::ReplacePolicies, which holds every shard's
+  // mutex). REQUIRES: mu() held. OK when every key keeps its tiers under
+  // `next`, else INVALID_ARGUMENT naming the first key that would not.
+  Status CheckPoliciesLocked(const PolicySet& next) const;
+  // Every key takes next->Match(key); new keys too from now on. A key whose
+  // policy stops tracking distinct members drops them (as a snapshot load
+  // does). REQUIRES: mu() held, CheckPoliciesLocked(*next) is OK; *next
+  // outlives the shard.
+  void SetPoliciesLocked(const PolicySet* next);
 
  private:
   struct Hasher {
@@ -153,7 +166,11 @@ class Shard {
   // The bucket index of time `t` in every tier of `policy`.
   void BucketIndexes(const Policy& policy, int64_t t, uint32_t* out) const;
 
+  // REQUIRES: mu_ held. Frees every distinct member the key holds.
+  void DropMembersLocked(KeyState* state);
+
   const EngineOptions* options_;
+  const PolicySet* policies_;  // guarded by mu_
   mutable std::mutex mu_;
   Table keys_;
   int64_t now_ms_ = 0;

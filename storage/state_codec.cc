@@ -335,15 +335,14 @@ void PatchStateHeader(std::string* out, size_t header_offset,
   out->replace(header_offset + 1, fields.size(), fields);
 }
 
-Status ReadStateHeader(ByteReader* reader, int64_t* watermark_ms,
-                       uint64_t* key_count) {
-  uint8_t version;
-  if (!reader->U8(&version)) {
+Status ReadStateHeader(ByteReader* reader, uint8_t* version,
+                       int64_t* watermark_ms, uint64_t* key_count) {
+  if (!reader->U8(version)) {
     return CorruptionAt(kContext, "empty input", reader->offset());
   }
-  if (version != kStateFormatVersion) {
-    return CorruptionAt(kContext,
-                        "unknown format version " + std::to_string(version), 0);
+  if (*version != 1 && *version != kStateFormatVersion) {
+    return CorruptionAt(
+        kContext, "unknown format version " + std::to_string(*version), 0);
   }
   if (!reader->I64(watermark_ms) || !reader->U64(key_count)) {
     return CorruptionAt(kContext, "truncated header", reader->offset());

@@ -5,10 +5,13 @@
 // Engine state (Engine::SerializeTo / LoadFrom). Every integer is
 // little-endian; u = unsigned, i = two's complement; xN = repeated N times.
 //
-//   state   = version u8 (= 1) | watermark_ms i64 | key_count u64
-//           | key x key_count
+//   state   = version u8 (1 or 2) | watermark_ms i64 | key_count u64
+//           | [version 2: policy_set] | key x key_count
 //             watermark_ms: the latest "now" of any shard (a floor for every
 //             shard's clock after loading), in [0, kMaxTimeMs].
+//             policy_set (storage/policy_codec.h): the policies in force at
+//             the cut; version 1 (before policy reloads) has none, and its
+//             keys take the configured policies.
 //   key     = key_size u16 (1..256) | key bytes
 //           | name_size u16 | policy name (as it was; informational)
 //           | flags u8: bit 0 raw, bit 1 track_distinct (others 0)
@@ -54,7 +57,8 @@
 namespace tally {
 
 // DO NOT CHANGE: persisted (docs/wal_format.md).
-inline constexpr uint8_t kStateFormatVersion = 1;
+// Version written; ReadStateHeader also reads version 1.
+inline constexpr uint8_t kStateFormatVersion = 2;
 // DO NOT CHANGE: persisted (docs/wal_format.md). Key flags.
 inline constexpr uint8_t kKeyFlagRaw = 1;
 inline constexpr uint8_t kKeyFlagTrackDistinct = 2;
@@ -147,8 +151,9 @@ size_t BeginState(std::string* out);
 void PatchStateHeader(std::string* out, size_t header_offset,
                       int64_t watermark_ms, uint64_t key_count);
 // Reads and checks the header.
-Status ReadStateHeader(ByteReader* reader, int64_t* watermark_ms,
-                       uint64_t* key_count);
+// *version: 1 (keys follow) or 2 (a policy set, then the keys).
+Status ReadStateHeader(ByteReader* reader, uint8_t* version,
+                       int64_t* watermark_ms, uint64_t* key_count);
 
 // Appends the key record of `state` (see the top of this file).
 void EncodeKeyState(const KeyState& state, std::string* out);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "storage/engine.h"
+#include "storage/policy_codec.h"
 #include "storage/window_plan.h"
 
 namespace tally {
@@ -43,6 +44,20 @@ PolicySet TestPolicies(std::vector<TierSpec> p_tiers = {},
        MakePolicy("r", "r:", {{kSecondMs, 30 * kSecondMs}}, true)});
   EXPECT_TRUE(set.ok()) << set.status().ToString();
   return *set;
+}
+
+// The version-1 state of the same engine: no policy set after the header.
+// Its keys take the loading engine's policies, which is where the per-key
+// rules below (tiers must match, members dropped) decide; a version-2 state
+// puts its own policies in force first (storage/policy_reload_test.cc).
+std::string AsVersion1(const Engine& engine) {
+  std::string state;
+  engine.SerializeTo(&state);
+  std::string policies;
+  EncodePolicySet(engine.policies(), &policies);
+  state.erase(kStateHeaderSize, policies.size());
+  state[0] = 1;
+  return state;
 }
 
 struct TestEngine {
@@ -255,7 +270,9 @@ TEST(StateCodecTest, DigestFollowsStateNotSeedsOrShards) {
   TestEngine empty(3, 3);
   std::string snapshot;
   empty.engine->SerializeTo(&snapshot);
-  EXPECT_EQ(snapshot.size(), kStateHeaderSize);
+  std::string policies;
+  EncodePolicySet(empty.engine->policies(), &policies);
+  EXPECT_EQ(snapshot.size(), kStateHeaderSize + policies.size());
   TestEngine loaded(4, 2);
   ASSERT_TRUE(loaded.engine->LoadFrom(snapshot).ok());
   EXPECT_EQ(loaded.engine->Digest(), empty.engine->Digest());
@@ -274,8 +291,7 @@ TEST(StateCodecTest, LoadNeedsAnEmptyEngine) {
 TEST(StateCodecTest, ChangedTiersAreAClearErrorAndLeaveTheEngineEmpty) {
   TestEngine a(1, 2);
   Populate(*a.engine, 1, 3000, 10);
-  std::string snapshot;
-  a.engine->SerializeTo(&snapshot);
+  const std::string snapshot = AsVersion1(*a.engine);
   TestEngine b(1, 2, 8,
                TestPolicies({{kSecondMs, 2 * kMinuteMs},
                              {10 * kSecondMs, 10 * kMinuteMs},
@@ -296,8 +312,7 @@ TEST(StateCodecTest, ChangedTiersAreAClearErrorAndLeaveTheEngineEmpty) {
 TEST(StateCodecTest, APolicyThatStoppedTrackingDistinctDropsMembers) {
   TestEngine a(1, 2);
   const int64_t now = Populate(*a.engine, 1, 3000, 10);
-  std::string snapshot;
-  a.engine->SerializeTo(&snapshot);
+  const std::string snapshot = AsVersion1(*a.engine);
   TestEngine b(1, 2, 8, TestPolicies({}, /*p_distinct=*/false));
   ASSERT_TRUE(b.engine->LoadFrom(snapshot).ok());
   EXPECT_LT(b.engine->Stats().bytes, a.engine->Stats().bytes);
@@ -435,6 +450,7 @@ TEST(StateCodecTest, HugeCountsAreRefusedBeforeAllocating) {
   std::string data;
   const size_t header = BeginState(&data);
   PatchStateHeader(&data, header, kT0, UINT64_MAX);
+  EncodePolicySet(PolicySet(), &data);
   // One key whose first ring claims 2^32 - 1 buckets.
   PutU16(&data, 1);
   data += "u";

@@ -43,8 +43,9 @@ enum class RecordType : uint8_t {
   kAddBatch = 1,  // events, in order; see wal_record.h
   kDelete = 2,    // one key
   kSweep = 3,     // expire shards [first, first + count) at time_ms
+  kPolicies = 4,  // put a policy set in force (a reload); see wal_record.h
 };
-inline bool IsKnownType(uint8_t t) { return t >= 1 && t <= 3; }
+inline bool IsKnownType(uint8_t t) { return t >= 1 && t <= 4; }
 
 struct SegmentHeader {
   uint64_t first_lsn = 0;   // LSN of the segment's first record

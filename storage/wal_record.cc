@@ -3,6 +3,8 @@
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
+#include "storage/policy_codec.h"
+
 namespace tally::wal {
 
 namespace {
@@ -183,6 +185,19 @@ Status DecodeSweep(std::string_view payload, uint32_t* first_shard,
   return Status::Ok();
 }
 
+void EncodePolicies(const PolicySet& policies, std::string* out) {
+  EncodePolicySet(policies, out);
+}
+
+Status DecodePolicies(std::string_view payload, PolicySet* out) {
+  ByteReader reader(payload);
+  Result<PolicySet> set = DecodePolicySet(&reader, "policies record");
+  if (!set.ok()) return set.status();
+  if (reader.remaining() != 0) return Bad("policies");
+  *out = std::move(*set);
+  return Status::Ok();
+}
+
 Status ApplyRecord(const State& state, RecordType type, int64_t time_ms,
                    std::string_view payload,
                    std::vector<ItemOutcome>* outcomes) {
@@ -250,6 +265,13 @@ Status ApplyRecord(const State& state, RecordType type, int64_t time_ms,
         state.engine->SweepShard((first + k) % shards, time_ms);
       }
       if (outcomes) outcomes->clear();
+      return Status::Ok();
+    }
+    case RecordType::kPolicies: {
+      PolicySet next;
+      if (Status s = DecodePolicies(payload, &next); !s.ok()) return s;
+      Status replaced = state.engine->ReplacePolicies(std::move(next));
+      if (outcomes) outcomes->assign(1, ItemOutcome{.status = replaced});
       return Status::Ok();
     }
   }

@@ -15,6 +15,7 @@
 //             member] | [id_len u8 | id | digest u64]
 //   kDelete   := count u32, (key_len u16 | key)*
 //   kSweep    := first_shard u32 | shard_count u32
+//   kPolicies := policy_set (storage/policy_codec.h)
 
 #ifndef TALLY_STORAGE_WAL_RECORD_H_
 #define TALLY_STORAGE_WAL_RECORD_H_
@@ -59,6 +60,10 @@ void EncodeSweep(uint32_t first_shard, uint32_t shard_count, std::string* out);
 Status DecodeSweep(std::string_view payload, uint32_t* first_shard,
                    uint32_t* shard_count);
 
+// A kPolicies payload: the policy set to put in force.
+void EncodePolicies(const PolicySet& policies, std::string* out);
+Status DecodePolicies(std::string_view payload, PolicySet* out);
+
 // The outcome of one item of a record.
 struct ItemOutcome {
   Status status;
@@ -74,7 +79,8 @@ struct State {
 
 // Applies one record whose CRC was checked. `outcomes` (may be null) gets
 // one entry per item. CORRUPTION when the payload does not parse; nothing
-// is applied then.
+// is applied then. A kPolicies record has one item: its status is
+// Engine::ReplacePolicies's (a refusal changes nothing, live or in replay).
 Status ApplyRecord(const State& state, RecordType type, int64_t time_ms,
                    std::string_view payload,
                    std::vector<ItemOutcome>* outcomes);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -184,43 +186,67 @@ int RunOneShot(tally::Client& client, const std::vector<std::string>& args,
   return tally::cli::IsError(response) ? 1 : 0;
 }
 
-// The redis-cli special modes (tools/cli/special_modes.h).
+// The redis-cli special modes (tools/cli/special_modes.h), in the order in
+// which they win when several are given: --latency-history over --latency,
+// --memkeys over --bigkeys.
+enum class Mode : uint8_t {
+  kStat,
+  kLatencyHistory,
+  kLatency,
+  kScan,
+  kMemKeys,
+  kBigKeys,
+  kHotKeys,
+};
+constexpr size_t kModes = static_cast<size_t>(Mode::kHotKeys) + 1;
+
+// Each mode's flag, in the order --help lists them.
+struct ModeFlag {
+  Mode mode;
+  const char* name;
+  const char* help;
+};
+constexpr ModeFlag kModeFlags[] = {
+    {Mode::kStat, "--stat",
+     "Print keys, memory, clients and requests every -i seconds"},
+    {Mode::kLatency, "--latency",
+     "Sample PING round trips: min, max, avg in ms (redis-cli)"},
+    {Mode::kLatencyHistory, "--latency-history",
+     "Like --latency, a new line every -i seconds (default 15)"},
+    {Mode::kScan, "--scan", "List keys (SCAN), one per line"},
+    {Mode::kBigKeys, "--bigkeys",
+     "Scan every key; biggest per policy by buckets held"},
+    {Mode::kMemKeys, "--memkeys",
+     "Scan every key; biggest per policy by bytes held"},
+    {Mode::kHotKeys, "--hotkeys",
+     "Keys with the highest recent add rate (server-sampled)"},
+};
+
 struct ModeFlags {
-  bool stat = false;
-  bool latency = false;
-  bool latency_history = false;
-  bool scan = false;
-  bool bigkeys = false;
-  bool memkeys = false;
-  bool hotkeys = false;
+  std::array<bool, kModes> on{};  // by Mode
   bool raw = false;
   tally::cli::SpecialModeOptions options;
 
-  bool any() const {
-    return stat || latency || latency_history || scan || bigkeys || memkeys ||
-           hotkeys;
+  // The mode to run: the first given, in Mode's order.
+  std::optional<Mode> selected() const {
+    for (size_t i = 0; i < kModes; ++i) {
+      if (on[i]) return static_cast<Mode>(i);
+    }
+    return std::nullopt;
   }
 };
 
 void AddModeOptions(CLI::App& app, ModeFlags& m) {
-  app.add_flag("--stat", m.stat,
-               "Print keys, memory, clients and requests every -i seconds");
-  app.add_flag("--latency", m.latency,
-               "Sample PING round trips: min, max, avg in ms (redis-cli)");
-  app.add_flag("--latency-history", m.latency_history,
-               "Like --latency, a new line every -i seconds (default 15)");
-  app.add_flag("--scan", m.scan, "List keys (SCAN), one per line");
-  app.add_option("--pattern", m.options.pattern,
-                 "Glob for --scan, --bigkeys, --memkeys (fnmatch)");
-  app.add_option("--count", m.options.count,
-                 "SCAN COUNT for --scan/--bigkeys/--memkeys; HOTKEYS COUNT "
-                 "for --hotkeys");
-  app.add_flag("--bigkeys", m.bigkeys,
-               "Scan every key; biggest per policy by buckets held");
-  app.add_flag("--memkeys", m.memkeys,
-               "Scan every key; biggest per policy by bytes held");
-  app.add_flag("--hotkeys", m.hotkeys,
-               "Keys with the highest recent add rate (server-sampled)");
+  for (const ModeFlag& flag : kModeFlags) {
+    app.add_flag(flag.name, m.on[static_cast<size_t>(flag.mode)], flag.help);
+    if (flag.mode != Mode::kScan) continue;
+    // The scanning modes' options, listed right after --scan.
+    app.add_option("--pattern", m.options.pattern,
+                   "Glob for --scan, --bigkeys, --memkeys (fnmatch)");
+    app.add_option("--count", m.options.count,
+                   "SCAN COUNT for --scan/--bigkeys/--memkeys; HOTKEYS COUNT "
+                   "for --hotkeys");
+  }
   app.add_option("-i,--interval", m.options.interval_s,
                  "Seconds between --stat lines, --latency-history ranges, "
                  "SCAN pages (decimals ok)")
@@ -230,7 +256,7 @@ void AddModeOptions(CLI::App& app, ModeFlags& m) {
                "a terminal)");
 }
 
-int RunMode(tally::Client& client, ModeFlags& m) {
+int RunMode(tally::Client& client, Mode mode, ModeFlags& m) {
   m.options.raw = m.raw || isatty(STDOUT_FILENO) == 0;
   auto call = [&client](const tally::proto::Request& request) {
     return ToResponse(client.Call(request));
@@ -243,14 +269,21 @@ int RunMode(tally::Client& client, ModeFlags& m) {
           done(ToResponse(std::move(r)));
         });
   };
-  if (m.stat) return tally::cli::RunStat(call, m.options, std::cout);
-  if (m.latency || m.latency_history) {
-    return tally::cli::RunLatency(call, m.latency_history, m.options,
-                                  std::cout);
-  }
-  if (m.scan) return tally::cli::RunScan(call, m.options, std::cout);
-  if (m.bigkeys || m.memkeys) {
-    return tally::cli::RunBigKeys(async, m.memkeys, m.options, std::cout);
+  switch (mode) {
+    case Mode::kStat:
+      return tally::cli::RunStat(call, m.options, std::cout);
+    case Mode::kLatencyHistory:
+    case Mode::kLatency:
+      return tally::cli::RunLatency(call, mode == Mode::kLatencyHistory,
+                                    m.options, std::cout);
+    case Mode::kScan:
+      return tally::cli::RunScan(call, m.options, std::cout);
+    case Mode::kMemKeys:
+    case Mode::kBigKeys:
+      return tally::cli::RunBigKeys(async, mode == Mode::kMemKeys, m.options,
+                                    std::cout);
+    case Mode::kHotKeys:
+      break;
   }
   return tally::cli::RunHotKeys(call, m.options, std::cout);
 }
@@ -323,7 +356,9 @@ int main(int argc, char** argv) {
   client_options.tls = tls;
   tally::Client client(std::move(client_options));
 
-  if (modes.any()) return RunMode(client, modes);
+  if (const std::optional<Mode> mode = modes.selected()) {
+    return RunMode(client, *mode, modes);
+  }
 
   if (!args.empty()) {
     return RunOneShot(client, args,

@@ -86,6 +86,8 @@ const char* TypeName(uint8_t type) {
       return "delete";
     case wal::RecordType::kSweep:
       return "sweep";
+    case wal::RecordType::kPolicies:
+      return "policies";
   }
   return "unknown";
 }
@@ -134,6 +136,21 @@ json RecordJson(const wal::RecordHeader& h, std::string_view payload) {
       }
       break;
     }
+    case wal::RecordType::kPolicies: {
+      tally::PolicySet set;
+      if (Status s = wal::DecodePolicies(payload, &set); !s.ok()) {
+        r["error"] = std::string(s.message());
+        break;
+      }
+      json policies = json::array();
+      for (const tally::Policy* p : set.All()) {
+        policies.push_back({{"name", Escape(p->name)},
+                            {"prefix", Escape(p->prefix)},
+                            {"tiers", tally::FormatTiers(p->tiers)}});
+      }
+      r["policies"] = std::move(policies);
+      break;
+    }
   }
   return r;
 }
@@ -163,6 +180,13 @@ std::string RecordText(const json& r) {
   if (r.contains("first_shard")) {
     out += " shards=" + std::to_string(r["first_shard"].get<uint32_t>()) + "+" +
            std::to_string(r["shards"].get<uint32_t>());
+  }
+  if (r.contains("policies")) {
+    for (const json& p : r["policies"]) {
+      out += " [" + p["name"].get<std::string>() + " prefix=\"" +
+             p["prefix"].get<std::string>() + "\" " +
+             p["tiers"].get<std::string>() + "]";
+    }
   }
   if (r.contains("error")) out += " ERROR " + r["error"].get<std::string>();
   return out;

@@ -123,6 +123,7 @@ EXPECTED_TYPES = {
     "tally_net_output_bytes_total": "counter",
     "tally_limit_rejections_total": "counter",
     "tally_wal_fsyncs_total": "counter",
+    "tally_wal_fsync_duration_seconds": "summary",
     "tally_snapshots_total": "counter",
 }
 
@@ -170,6 +171,15 @@ def endpoint_test(tallyd, tally):
                      cmd="add") == 20
         assert value(after, "tally_command_duration_seconds_sum",
                      cmd="add") > 0
+        # The fsync summary: its three quantiles and a _count equal to the
+        # fsync counter (no _sum: the journal keeps no total time).
+        fsync = family(after, "tally_wal_fsync_duration_seconds")
+        quantiles = sorted(s.labels["quantile"] for s in fsync.samples
+                           if s.name == fsync.name)
+        assert quantiles == ["0.5", "0.99", "1"], quantiles
+        assert value(after, "tally_wal_fsync_duration_seconds_count") == \
+            value(after, "tally_wal_fsyncs_total"), fsync.samples
+        assert value(after, "tally_wal_fsync_duration_seconds_sum") is None
         # No label ever carries a counter key.
         assert "user:" not in body
 

@@ -5,29 +5,9 @@
 # Usage: flagfile_test.sh <tallyd> <packaging/tallyd.flags>
 set -euo pipefail
 tallyd="$1" shipped="$2"
-tmp=$(mktemp -d /tmp/tally-flagfile-test.XXXXXX)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-root_flag=()
-[ "$(id -u)" -eq 0 ] && root_flag=(--allow_root)
-
-start() {  # start <args...>: runs tallyd, waits for its ready line, sets $port
-  "$tallyd" "$@" "${root_flag[@]}" >"$tmp/out" 2>"$tmp/err" &
-  pid=$!
-  # Up to 30 s (a loaded 2-core CI machine, sanitizers), less if tallyd exits.
-  for _ in $(seq 1 600); do
-    grep -q 'ready port=' "$tmp/out" && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  port=$(grep -o 'ready port=[0-9]*' "$tmp/out" | cut -d= -f2 || true)
-  [ -n "$port" ] || { echo "tallyd did not start: $*"; cat "$tmp/err"; exit 1; }
-}
-stop() { kill -TERM "$pid"; wait "$pid"; pid=""; }
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+tally_test_init flagfile-test
 
 # 1. Everything from the file: port 0 (not the default 7379) and data_dir.
 cat >"$tmp/test.flags" <<FLAGS
@@ -36,14 +16,14 @@ cat >"$tmp/test.flags" <<FLAGS
 --data_dir=$tmp/from-flagfile
 --bind=127.0.0.1
 FLAGS
-start --flagfile="$tmp/test.flags"
+tallyd_start "$tallyd" --flagfile="$tmp/test.flags"
 [ "$port" != 7379 ] || { echo "--port from the flagfile was not applied"; exit 1; }
 [ -e "$tmp/from-flagfile/LOCK" ] || { echo "--data_dir from the flagfile was not applied"; exit 1; }
-stop
+tallyd_stop
 
 # 2. The shipped conffile, with the flags a test must change after it.
-start --flagfile="$shipped" --port=0 --metrics_port=0 --data_dir="$tmp/shipped"
-stop
+tallyd_start "$tallyd" --flagfile="$shipped" --port=0 --metrics_port=0 --data_dir="$tmp/shipped"
+tallyd_stop
 
 # 3. A missing flagfile: exit non-zero, naming the file.
 rc=0; timeout 10 "$tallyd" --flagfile="$tmp/nope.flags" "${root_flag[@]}" >/dev/null 2>"$tmp/err" || rc=$?

@@ -6,13 +6,9 @@
 # Usage: install_consumer_test.sh <build dir> <source dir> <c++ compiler>
 set -euo pipefail
 build="$(cd "$1" && pwd)" src="$2" cxx="$3"
-tmp=$(mktemp -d /tmp/tally-install-test.XXXXXX)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+tally_test_init install-test
 prefix="$tmp/prefix"
 started=$(date +%s.%N)
 
@@ -43,24 +39,13 @@ echo "pkg-config --cflags --libs tally: $flags"
 "$cxx" -std=c++20 -O1 -o "$tmp/consumer-pc" "$src/tests/packaging/consumer/consumer.cc" $flags
 
 # The installed tallyd with the installed flagfile; later flags override it.
-root_flag=()
-[ "$(id -u)" -eq 0 ] && root_flag=(--allow_root)
-"$prefix/bin/tallyd" --flagfile="$prefix/etc/tally/tallyd.flags" --port=0 --metrics_port=0 \
-  --data_dir="$tmp/data" "${root_flag[@]}" >"$tmp/tallyd.out" 2>"$tmp/tallyd.err" &
-pid=$!
-# Up to 30 s (a loaded 2-core CI machine), less if tallyd exits.
-for _ in $(seq 1 600); do
-  grep -q 'ready port=' "$tmp/tallyd.out" && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.05
-done
-port=$(grep -o 'ready port=[0-9]*' "$tmp/tallyd.out" | cut -d= -f2 || true)
-[ -n "$port" ] || { echo "tallyd did not start"; cat "$tmp/tallyd.err"; exit 1; }
+tallyd_start "$prefix/bin/tallyd" --flagfile="$prefix/etc/tally/tallyd.flags" --port=0 --metrics_port=0 \
+  --data_dir="$tmp/data"
 
 "$tmp/consumer-cmake/consumer" "$port" consumer:cmake 3 3
 "$tmp/consumer-pc" "$port" consumer:pkg-config 2 2
 # Both wrote to the same server: one more add on the first key is seen.
 "$tmp/consumer-pc" "$port" consumer:cmake 1 4
 
-kill -TERM "$pid"; wait "$pid"; pid=""
+tallyd_stop
 echo "install + consumers: ok in $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
