@@ -1,9 +1,9 @@
 // The harness of the security tests (tests/security_test.cc,
-// tests/security_access_test.cc): fixed test secrets, the security tests'
-// conventions over tests/support (a raw connection from a chosen source
-// address, commands with stderr captured) and the fixture that starts
-// tallyd with a token file. TALLYD_BIN and TALLY_BIN are set by
-// tests/CMakeLists.txt.
+// tests/security_access_test.cc, tests/sighup_policy_test.cc): fixed test
+// secrets, the security tests' conventions over tests/support (a raw
+// connection from a chosen source address, commands with stderr captured)
+// and the fixture that starts tallyd with a token file. TALLYD_BIN and
+// TALLY_BIN are set by tests/CMakeLists.txt.
 
 #ifndef TALLY_TESTS_SECURITY_HARNESS_H_
 #define TALLY_TESTS_SECURITY_HARNESS_H_
@@ -40,6 +40,7 @@ namespace asio = boost::asio;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 using test::RunResult;
+using test::TallydOptions;
 using test::TallydProcess;
 
 // A command line within 30 s, its stderr captured with its stdout.
