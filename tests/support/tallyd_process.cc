@@ -104,6 +104,7 @@ bool TallydProcess::Start(TallydOptions options) {
 int TallydProcess::Stop() {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
+  kill(pid_, SIGCONT);  // a tallyd frozen with SIGSTOP must run to exit
   int status = 0;
   const auto deadline = Clock::now() + stop_timeout_;
   pid_t done = waitpid(pid_, &status, WNOHANG);

@@ -1,10 +1,11 @@
 // TallydProcess: a real tallyd as a child process, for the end-to-end tests
-// (tests/cli/, tests/security_harness.h, tests/limits_test.cc). It runs the
-// binary with --allow_root --port=0 and the test's flags, waits for the
-// "tallyd ready port=N" line (printed once the listener accepts), and stops
-// it with SIGTERM, then SIGKILL after a bound, at the latest in its
-// destructor. The child also dies with the thread that started it
-// (PR_SET_PDEATHSIG), so a crashed test leaves no tallyd behind.
+// (tests/cli/, tests/security_harness.h, tests/capacity_limits_test.cc,
+// tests/server_pause_test.cc). It runs the binary with --allow_root
+// --port=0 and the test's flags, waits for the "tallyd ready port=N" line
+// (printed once the listener accepts), and stops it with SIGTERM, then
+// SIGKILL after a bound, at the latest in its destructor. The child also
+// dies with the thread that started it (PR_SET_PDEATHSIG), so a crashed test
+// leaves no tallyd behind.
 //
 // The crash tests have their own (tests/crash/crash_harness.h): they kill
 // with SIGKILL and kill points and read exit statuses in detail.
@@ -56,8 +57,9 @@ class TallydProcess {
   // running().
   [[nodiscard]] bool Start(TallydOptions options);
 
-  // SIGTERM, then SIGKILL after stop_timeout; tallyd's exit code, or -1 if
-  // a signal ended it or it was not running.
+  // SIGTERM (and SIGCONT, in case it was stopped), then SIGKILL after
+  // stop_timeout; tallyd's exit code, or -1 if a signal ended it or it was
+  // not running.
   int Stop();
   // Sends `sig` (e.g. SIGHUP) if running.
   void Signal(int sig) const;
