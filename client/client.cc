@@ -12,34 +12,23 @@
 // Endpoint order: the first endpoint is the primary; retry n goes to
 // endpoint n mod size, and an endpoint whose breaker refuses is skipped.
 
-#include "client/tally/client.h"
-
-#include <atomic>
-#include <boost/asio.hpp>
 #include <cstring>
 #include <future>
-#include <random>
 #include <string>
-#include <thread>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "client/backoff.h"
-#include "client/circuit_breaker.h"
-#include "client/connection.h"
-#include "client/fallback.h"
+#include "client/client_impl.h"
 #include "client/tally/metrics.h"
 #include "protocol/codec.h"
 
 namespace tally {
 
 namespace asio = boost::asio;
-namespace ci = client_internal;
+using ci::CallState;
+using ci::Done;
 
 namespace {
-
-using Done = std::function<void(CallResult<proto::Response>)>;
 
 template <typename Items>
 bool AllHaveIds(const Items& items) {
@@ -75,6 +64,10 @@ Degraded DegradedFor(Code code) {
   }
 }
 
+}  // namespace
+
+namespace client_internal {
+
 // One call, from submission to completion. Owned by shared_ptrs held by the
 // I/O thread's handlers; touched only on the I/O thread after Submit.
 struct CallState {
@@ -101,82 +94,7 @@ struct CallState {
   ClientClock::time_point started;  // for ClientOptions::metrics
 };
 
-}  // namespace
-
-class Client::Impl {
- public:
-  explicit Impl(ClientOptions options);
-  ~Impl();
-
-  // Any thread. `done` runs on the I/O thread.
-  void Submit(proto::Request request, const CallOptions& call, Done done);
-  // Any thread: Client::Stream.
-  void Stream(proto::Request request,
-              std::function<bool(Result<proto::Response>)> on_frame);
-  ClientClock::time_point DeadlineOf(const CallOptions& call) const {
-    return call.deadline ? *call.deadline
-                         : ClientClock::now() + options_.default_timeout;
-  }
-  bool OnIoThread() const {
-    return std::this_thread::get_id() == thread_.get_id();
-  }
-  CircuitState circuit_state(size_t endpoint) const {
-    if (endpoint >= endpoints_.size()) return CircuitState::kClosed;
-    return endpoints_[endpoint]->breaker.state();
-  }
-  void ForceOpen(bool forced) {
-    for (auto& ep : endpoints_) ep->breaker.ForceOpen(forced);
-  }
-
- private:
-  struct EndpointState {
-    explicit EndpointState(const BreakerPolicy& policy) : breaker(policy) {}
-    ci::CircuitBreaker breaker;
-    std::vector<std::shared_ptr<ci::Connection>> connections;
-    size_t next = 0;
-  };
-  using CallPtr = std::shared_ptr<CallState>;
-
-  void AssignIds(proto::Request* request);
-  double Random01() { return uniform_(rng_); }
-
-  // I/O thread only, from here on.
-  void Start(const CallPtr& call);
-  void Attempt(const CallPtr& call);
-  void OnReply(const CallPtr& call, int attempt, Result<proto::Response> reply);
-  void AttemptFailed(const CallPtr& call, const Status& status);
-  void OnDeadline(const CallPtr& call);
-  void Finish(const CallPtr& call, const Status& status, proto::Response value,
-              Degraded degraded);
-  void Shutdown();
-  // Tells options_.metrics of breaker states that changed since last told.
-  void ReportCircuits();
-
-  const ClientOptions options_;
-  const uint64_t session_id_;
-  std::atomic<uint64_t> next_item_seq_{1};
-  std::atomic<int> in_flight_{0};
-
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::vector<std::unique_ptr<EndpointState>> endpoints_;
-  std::mt19937_64 rng_;
-  std::uniform_real_distribution<double> uniform_{0.0, 1.0};
-  ci::Backoff retry_backoff_;
-  ci::LastKnownCache last_known_;
-  std::unordered_map<CallState*, CallPtr> active_;
-  // "host:port" of each endpoint, and the breaker state last reported to
-  // options_.metrics (I/O thread only).
-  std::vector<std::string> endpoint_names_;
-  std::vector<CircuitState> reported_states_;
-  // Client::Stream's connections, each carrying one stream.
-  std::vector<std::shared_ptr<ci::Connection>> streams_;
-  // Options of the first endpoint's connections (streams open more).
-  ci::ConnectionOptions stream_options_;
-  bool shutting_down_ = false;
-  Status tls_error_;    // a TLS file that would not load fails every call
-  std::thread thread_;  // last: starts once everything else exists
-};
+}  // namespace client_internal
 
 namespace {
 
@@ -226,8 +144,7 @@ Client::Impl::Impl(ClientOptions options)
       if (endpoints_.empty() && i == 0) stream_options_ = co;
     }
     endpoints_.push_back(std::move(state));
-    endpoint_names_.push_back(endpoint.host + ":" +
-                              std::to_string(endpoint.port));
+    endpoint_names_.push_back(EndpointName(endpoint));
     reported_states_.push_back(CircuitState::kClosed);
     if (options_.metrics) {
       options_.metrics->CircuitStateChanged(endpoint_names_.back(),
@@ -307,46 +224,6 @@ void Client::Impl::Submit(proto::Request request, const CallOptions& call,
     state->rejected = true;
   }
   asio::post(io_, [this, state] { Start(state); });
-}
-
-void Client::Impl::Stream(
-    proto::Request request,
-    std::function<bool(Result<proto::Response>)> on_frame) {
-  asio::post(io_, [this, request = std::move(request),
-                   on_frame = std::move(on_frame)]() mutable {
-    if (shutting_down_ || !tls_error_.ok()) {
-      on_frame(shutting_down_ ? Status(Code::kUnavailable, "client shut down")
-                              : tls_error_);
-      return;
-    }
-    auto connection = std::make_shared<ci::Connection>(
-        io_, stream_options_, [this] { return Random01(); });
-    streams_.push_back(connection);
-    // Ends the stream once: closes its connection (after the callback that
-    // decided it has returned) and forgets it.
-    auto ended = std::make_shared<bool>(false);
-    auto end = [this, ended, weak = std::weak_ptr<ci::Connection>(connection)] {
-      *ended = true;
-      asio::post(io_, [this, weak] {
-        std::shared_ptr<ci::Connection> c = weak.lock();
-        if (!c) return;
-        c->Shutdown("stream ended");
-        std::erase(streams_, c);
-      });
-    };
-    Result<uint64_t> id = connection->SendStream(
-        EncodeRequest(request),
-        [ended, end, on_frame](Result<proto::Response> frame) {
-          if (*ended) return;
-          const bool failed = !frame.ok();
-          if (!on_frame(std::move(frame)) || failed) end();
-        });
-    if (!id.ok()) {
-      *ended = true;
-      on_frame(id.status());
-      std::erase(streams_, connection);
-    }
-  });
 }
 
 void Client::Impl::Start(const CallPtr& call) {
@@ -628,11 +505,6 @@ CallResult<proto::Response> Client::Call(const proto::Request& request,
     return r;
   }
   return future.get();
-}
-
-void Client::Stream(proto::Request request,
-                    std::function<bool(Result<proto::Response>)> on_frame) {
-  impl_->Stream(std::move(request), std::move(on_frame));
 }
 
 CircuitState Client::circuit_state(size_t endpoint) const {

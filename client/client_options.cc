@@ -3,8 +3,9 @@
 // URI grammar:
 //   tally://[host[:port][,host[:port]...]][?name=value[&name=value...]]
 // host: a name, an IPv4 address or a bracketed IPv6 address ([::1]); port
-// defaults to 7379; no hosts keeps the default endpoint (127.0.0.1:7379).
-// Parameters (each at most once; an unknown one is an error, so typos fail):
+// defaults to 7379; "unix:/absolute/path" is a Unix socket instead; no hosts
+// keeps the default endpoint (127.0.0.1:7379). Parameters (each at most once;
+// an unknown one is an error, so typos fail):
 //   timeout, connect_timeout  a duration with its unit: 500us, 5ms, 2s, 1m
 //   pool_size                 connections per endpoint, >= 1
 //   max_in_flight             the bulkhead, >= 1
@@ -65,6 +66,15 @@ bool ParseDurationUs(std::string_view s, int64_t* us) {
 
 Result<Endpoint> ParseHost(std::string_view part) {
   Endpoint ep;
+  if (constexpr std::string_view kUnix = "unix:"; part.starts_with(kUnix)) {
+    const std::string_view path = part.substr(kUnix.size());
+    if (path.empty() || path.front() != '/') {
+      return Bad("'" + std::string(part) +
+                 "': a Unix socket needs an absolute path (unix:/path)");
+    }
+    ep.host = std::string(part);
+    return ep;
+  }
   std::string_view host = part;
   std::string_view port;
   if (!part.empty() && part.front() == '[') {
@@ -194,6 +204,11 @@ Result<ClientOptions> ClientOptions::FromUri(std::string_view uri) {
     }
   }
   return options;
+}
+
+std::string EndpointName(const Endpoint& endpoint) {
+  if (endpoint.host.starts_with("unix:")) return endpoint.host;
+  return endpoint.host + ":" + std::to_string(endpoint.port);
 }
 
 std::string_view DegradedName(Degraded d) {

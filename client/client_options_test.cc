@@ -39,6 +39,22 @@ TEST(ClientOptionsTest, DefaultsPortsAndIpv6) {
   EXPECT_EQ(o->fallback, Fallback::kError);
 }
 
+TEST(ClientOptionsTest, UnixSocketHost) {
+  Result<ClientOptions> o = ClientOptions::FromUri(
+      "tally://unix:/run/tally/tally.sock,h2:7380?timeout=5ms");
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  ASSERT_EQ(o->endpoints.size(), 2u);
+  EXPECT_EQ(o->endpoints[0].host, "unix:/run/tally/tally.sock");
+  EXPECT_EQ(EndpointName(o->endpoints[0]), "unix:/run/tally/tally.sock");
+  EXPECT_EQ(EndpointName(o->endpoints[1]), "h2:7380");
+  for (const char* bad : {"tally://unix:", "tally://unix:relative.sock"}) {
+    Result<ClientOptions> r = ClientOptions::FromUri(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("absolute path"), std::string::npos)
+        << r.status().message();
+  }
+}
+
 TEST(ClientOptionsTest, NoHostKeepsTheDefaultEndpoint) {
   Result<ClientOptions> o = ClientOptions::FromUri("tally://?timeout=2s");
   ASSERT_TRUE(o.ok()) << o.status().ToString();

@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/un.h>
 
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <string>
@@ -110,17 +111,17 @@ Connection::Connection(asio::io_context& io, ConnectionOptions options,
     : options_(std::move(options)),
       reconnect_backoff_(options_.reconnect, std::move(random01)),
       socket_(io),
+      unix_socket_(io),
       resolver_(io),
       connect_timer_(io) {}
 
 Connection::~Connection() {
   boost::system::error_code ignored;
   Socket().close(ignored);
+  unix_socket_.close(ignored);
 }
 
-std::string Connection::Name() const {
-  return options_.endpoint.host + ":" + std::to_string(options_.endpoint.port);
-}
+std::string Connection::Name() const { return EndpointName(options_.endpoint); }
 
 bool Connection::Usable(ClientClock::time_point now) const {
   if (state_ == State::kClosed) return false;
@@ -185,7 +186,8 @@ void Connection::StartConnect() {
     });
   }
 
-  if (options_.tls_context) {
+  // Never TLS on a Unix socket (client.h Endpoint).
+  if (options_.tls_context && !unix_socket()) {
     tls_ = std::make_shared<TlsStream>(socket_.get_executor(),
                                        *options_.tls_context);
     const std::string& name = options_.tls_server_name.empty()
@@ -223,6 +225,10 @@ void Connection::StartConnect() {
         Fail("connect timeout");
       });
 
+  if (unix_socket()) {
+    ConnectUnix(generation);
+    return;
+  }
   boost::system::error_code ec;
   const asio::ip::address address =
       asio::ip::make_address(options_.endpoint.host, ec);
@@ -253,6 +259,24 @@ void Connection::StartConnect() {
       });
 }
 
+void Connection::ConnectUnix(uint64_t generation) {
+  const std::string path = options_.endpoint.host.substr(5);  // "unix:"
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    // The endpoint would throw; fail like a connect error, after Send()
+    // has queued its request.
+    asio::post(unix_socket_.get_executor(),
+               [this, self = shared_from_this(), generation] {
+                 OnConnected(generation, asio::error::name_too_long);
+               });
+    return;
+  }
+  unix_socket_.async_connect(asio::local::stream_protocol::endpoint(path),
+                             [this, self = shared_from_this(), generation](
+                                 const boost::system::error_code& error) {
+                               OnConnected(generation, error);
+                             });
+}
+
 void Connection::OnConnected(uint64_t generation,
                              const boost::system::error_code& ec) {
   if (generation != generation_) return;
@@ -261,7 +285,7 @@ void Connection::OnConnected(uint64_t generation,
     return;
   }
   boost::system::error_code ignored;
-  Socket().set_option(tcp::no_delay(true), ignored);
+  if (!unix_socket()) Socket().set_option(tcp::no_delay(true), ignored);
   if (tls_) {
     // Still kConnecting: connect_timeout also bounds the handshake.
     tls_->async_handshake(
@@ -333,6 +357,9 @@ void Connection::MaybeWrite() {
   };
   if (tls_) {
     asio::async_write(*tls_, asio::buffer(*writing_), std::move(on_written));
+  } else if (unix_socket()) {
+    asio::async_write(unix_socket_, asio::buffer(*writing_),
+                      std::move(on_written));
   } else {
     asio::async_write(socket_, asio::buffer(*writing_), std::move(on_written));
   }
@@ -353,6 +380,9 @@ void Connection::DoRead() {
   if (tls_) {
     tls_->async_read_some(asio::buffer(room.data(), room.size()),
                           std::move(on_read));
+  } else if (unix_socket()) {
+    unix_socket_.async_read_some(asio::buffer(room.data(), room.size()),
+                                 std::move(on_read));
   } else {
     socket_.async_read_some(asio::buffer(room.data(), room.size()),
                             std::move(on_read));
@@ -409,6 +439,7 @@ void Connection::Fail(std::string_view reason, bool for_good) {
   ++generation_;
   boost::system::error_code ignored;
   Socket().close(ignored);
+  unix_socket_.close(ignored);
   tls_.reset();  // its in-flight handlers keep it alive until they run
   resolver_.cancel();
   connect_timer_.cancel();

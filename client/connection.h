@@ -1,4 +1,5 @@
-// Connection: one pipelined TCP connection of the client to one endpoint.
+// Connection: one pipelined connection of the client to one endpoint, over
+// TCP or a Unix-domain socket (an Endpoint host "unix:PATH"; never TLS there).
 //
 // Send() assigns the request a connection-unique id, appends its frame to the
 // outgoing buffer and remembers its callback; all frames waiting while a write
@@ -121,6 +122,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::ip::tcp::socket& Socket() {
     return tls_ ? tls_->next_layer() : socket_;
   }
+  // The endpoint is a Unix socket: its host is "unix:PATH".
+  bool unix_socket() const {
+    return options_.endpoint.host.starts_with("unix:");
+  }
+  // Starts connecting to the Unix socket's PATH.
+  void ConnectUnix(uint64_t generation);
   void OnHello(Result<proto::Response> reply);
   void OnAuth(Result<proto::Response> reply);
   void MaybeWrite();
@@ -134,6 +141,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ConnectionOptions options_;
   Backoff reconnect_backoff_;
   boost::asio::ip::tcp::socket socket_;  // plaintext
+  boost::asio::local::stream_protocol::socket unix_socket_;
   // TLS: a new stream per connect, shared with its in-flight handlers.
   using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
   std::shared_ptr<TlsStream> tls_;

@@ -177,8 +177,7 @@ void RunService(const std::vector<std::pair<std::string, Request>>& requests,
   std::string all_responses;
   uint64_t id = 1;
   auto run = [&](const std::string& name, const Request& request) {
-    proto::Response response =
-        service.HandleSync(request, std::chrono::steady_clock::now());
+    proto::Response response = service.HandleSync(request, BootClock::now());
     std::vector<uint8_t> frame;
     AppendFrame(&frame, FrameKind::kResponse, id++, EncodeResponse(response));
     seeds->push_back({"response_decode", name, Bytes(frame)});

@@ -117,9 +117,8 @@ int FuzzRequestFrames(const uint8_t* data, size_t size) {
     Result<proto::Request> request =
         DecodeRequest(frame.body, kDefaultMaxFrameBody);
     proto::Response response =
-        request.ok()
-            ? service.HandleSync(*request, std::chrono::steady_clock::now())
-            : proto::Response::Error(request.status());
+        request.ok() ? service.HandleSync(*request, BootClock::now())
+                     : proto::Response::Error(request.status());
     // What the connection writes must be what a client can read.
     std::vector<uint8_t> body = EncodeResponse(response);
     Result<proto::Response> decoded = DecodeResponse(body, SIZE_MAX);

@@ -1,20 +1,38 @@
 // Sessions, the AUTH back-off and the denial log (docs/security.md).
 #include "server/auth.h"
 
+#include <arpa/inet.h>
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace tally {
 
 // -------------------------------------------------------------- AuthThrottle
 
+std::string ThrottleKey(std::string_view source) {
+  const std::string text(source);
+  in6_addr v6;
+  if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return text;
+  char out[INET6_ADDRSTRLEN];
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    in_addr v4;
+    std::memcpy(&v4, &v6.s6_addr[12], 4);
+    return inet_ntop(AF_INET, &v4, out, sizeof out) ? out : text;
+  }
+  std::memset(&v6.s6_addr[8], 0, 8);
+  if (inet_ntop(AF_INET6, &v6, out, sizeof out) == nullptr) return text;
+  return std::string(out) + "/64";
+}
+
 AuthThrottle::AuthThrottle(ThrottleOptions options) : options_(options) {}
 
 std::chrono::milliseconds AuthThrottle::BlockedFor(const std::string& source,
                                                    Time now) {
+  const std::string key = ThrottleKey(source);
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(source);
+  auto it = entries_.find(key);
   if (it == entries_.end()) return std::chrono::milliseconds(0);
   if (now - it->second.last_failure > options_.forget_after) {
     entries_.erase(it);
@@ -29,8 +47,9 @@ std::chrono::milliseconds AuthThrottle::BlockedFor(const std::string& source,
 }
 
 void AuthThrottle::RecordFailure(const std::string& source, Time now) {
+  const std::string key = ThrottleKey(source);
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(source);
+  auto it = entries_.find(key);
   if (it == entries_.end()) {
     if (entries_.size() >= options_.max_sources && !entries_.empty()) {
       auto stalest = entries_.begin();
@@ -39,7 +58,7 @@ void AuthThrottle::RecordFailure(const std::string& source, Time now) {
       }
       entries_.erase(stalest);
     }
-    it = entries_.emplace(source, Entry{}).first;
+    it = entries_.emplace(key, Entry{}).first;
   }
   Entry& e = it->second;
   ++e.failures;
@@ -110,7 +129,7 @@ size_t TokenRateLimiter::buckets() const {
 
 void DenialLog::Log(std::string_view line) {
   std::lock_guard<std::mutex> lock(mu_);
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = BootClock::now();
   if (now - window_start_ >= std::chrono::seconds(1)) {
     window_start_ = now;
     in_window_ = 0;
@@ -205,9 +224,8 @@ void Session::Deny(std::string_view what) {
       " token=" + (token_ ? token_->id : std::string("(none)")));
 }
 
-proto::Response Session::Authenticate(
-    const proto::AuthRequest& request,
-    std::chrono::steady_clock::time_point now) {
+proto::Response Session::Authenticate(const proto::AuthRequest& request,
+                                      BootClock::time_point now) {
   proto::Response response;
   if (!config_) {
     // No token file: every connection is admin already.
@@ -271,8 +289,7 @@ Status Session::ChargeRate(const proto::Request& request) {
     return Status::Ok();
   }
   const uint64_t cost = RequestCost(request);
-  if (config_->rates->TryTake(*token_, cost,
-                              std::chrono::steady_clock::now())) {
+  if (config_->rates->TryTake(*token_, cost, BootClock::now())) {
     return Status::Ok();
   }
   if (stats_ != nullptr) LimitStats::Bump(stats_->token_rate);

@@ -42,6 +42,7 @@
 #include "protocol/messages.h"
 #include "protocol/result.h"
 #include "server/limit_stats.h"
+#include "storage/boot_clock.h"
 
 namespace tally {
 
@@ -82,7 +83,7 @@ uint64_t RequestCost(const proto::Request& request);
 // the level. Thread-safe (one mutex, taken only for rate-limited tokens).
 class TokenRateLimiter {
  public:
-  using Time = std::chrono::steady_clock::time_point;
+  using Time = BootClock::time_point;
   // Whether `token` may spend `cost` ops now; if so they are spent.
   bool TryTake(const Token& token, uint64_t cost, Time now);
   size_t buckets() const;
@@ -140,7 +141,15 @@ class TokenStore {
   uint64_t generation_ = 0;
 };
 
-// Per-source-address back-off against brute force. Each source gets
+// The unit the AUTH back-off counts by: an IPv4 address, or the /64 of an
+// IPv6 address ("2001:db8:1:2::/64"; one host usually holds a whole /64,
+// so counting per address would give it 2^64 budgets). An IPv4-mapped IPv6
+// address counts as its IPv4 address. Anything else (a Unix socket's
+// "unix") is its own unit.
+std::string ThrottleKey(std::string_view source);
+
+// Per-source back-off against brute force (sources grouped by
+// ThrottleKey). Each source gets
 // `free_failures` failed AUTHs; every further failure (an AUTH refused
 // while blocked counts too) blocks AUTH from it for
 // base_block * 2^(extra failures - 1), at most max_block. A source's
@@ -156,7 +165,7 @@ struct ThrottleOptions {
 
 class AuthThrottle {
  public:
-  using Time = std::chrono::steady_clock::time_point;
+  using Time = BootClock::time_point;
   explicit AuthThrottle(ThrottleOptions options = {});
 
   // How long AUTH from `source` is still refused (0: allowed now).
@@ -189,7 +198,7 @@ class DenialLog {
  private:
   const int per_second_;
   mutable std::mutex mu_;
-  std::chrono::steady_clock::time_point window_start_{};
+  BootClock::time_point window_start_{};
   int in_window_ = 0;
   uint64_t suppressed_ = 0;
   uint64_t suppressed_total_ = 0;
@@ -236,7 +245,7 @@ class Session {
   // Answers an AUTH request: AuthResult, or NO_PERMISSION (wrong or revoked
   // token, or throttled) without saying which part was wrong.
   proto::Response Authenticate(const proto::AuthRequest& request,
-                               std::chrono::steady_clock::time_point now);
+                               BootClock::time_point now);
 
   // Whether `request` may run. May narrow it: the add/delete items of a
   // prefix-scoped writer outside its prefixes are taken out, and their

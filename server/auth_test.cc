@@ -8,7 +8,6 @@ namespace tally {
 namespace {
 
 using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kReaderSecret = "00112233445566778899aabbccddeeff";
 constexpr std::string_view kWriterSecret = "ffeeddccbbaa99887766554433221100";
@@ -151,10 +150,10 @@ TEST(TokenStoreTest, VerifyTimeDoesNotDependOnTheTokenLength) {
   int found = 0;
   for (int round = 0; round < 20; ++round) {
     for (int k = 0; k < 4; ++k) {
-      const auto start = Clock::now();
+      const auto start = BootClock::now();
       for (int i = 0; i < 2000; ++i) found += store.Verify(tries[k]) != nullptr;
       best[k] = std::min(best[k], std::chrono::duration<double, std::nano>(
-                                      Clock::now() - start)
+                                      BootClock::now() - start)
                                           .count() /
                                       2000);
     }
@@ -180,7 +179,7 @@ TEST(AuthThrottleTest, BlocksAfterFreeFailuresWithGrowingDelay) {
                          .max_block = milliseconds(350),
                          .forget_after = milliseconds(10'000),
                          .max_sources = 2});
-  const Clock::time_point t0{};
+  const BootClock::time_point t0{};
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(throttle.BlockedFor("10.0.0.1", t0).count(), 0);
     throttle.RecordFailure("10.0.0.1", t0);
@@ -208,13 +207,42 @@ TEST(AuthThrottleTest, TableIsBounded) {
                          .max_block = milliseconds(1000),
                          .forget_after = milliseconds(100'000),
                          .max_sources = 2});
-  const Clock::time_point t0{};
+  const BootClock::time_point t0{};
   throttle.RecordFailure("a", t0);
   throttle.RecordFailure("b", t0 + milliseconds(1));
   throttle.RecordFailure("c", t0 + milliseconds(2));  // drops "a"
   EXPECT_EQ(throttle.sources(), 2u);
   EXPECT_EQ(throttle.BlockedFor("a", t0 + milliseconds(3)).count(), 0);
   EXPECT_GT(throttle.BlockedFor("c", t0 + milliseconds(3)).count(), 0);
+}
+
+TEST(AuthThrottleTest, CountsIpv6ByItsSlash64) {
+  EXPECT_EQ(ThrottleKey("10.0.0.1"), "10.0.0.1");
+  EXPECT_EQ(ThrottleKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "2001:db8:1:2::/64");
+  EXPECT_EQ(ThrottleKey("::1"), "::/64");
+  EXPECT_EQ(ThrottleKey("::ffff:192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(ThrottleKey("unix"), "unix");
+
+  AuthThrottle throttle({.free_failures = 2,
+                         .base_block = milliseconds(1000),
+                         .max_block = milliseconds(1000),
+                         .forget_after = milliseconds(100'000),
+                         .max_sources = 16});
+  const BootClock::time_point t0{};
+  // Three addresses of one /64 share one budget: the third failure blocks
+  // all of them, and any other address of that /64.
+  throttle.RecordFailure("2001:db8:1:2::1", t0);
+  throttle.RecordFailure("2001:db8:1:2::2", t0);
+  throttle.RecordFailure("2001:db8:1:2::3", t0);
+  EXPECT_GT(throttle.BlockedFor("2001:db8:1:2::ffff", t0).count(), 0);
+  EXPECT_EQ(throttle.BlockedFor("2001:db8:1:3::1", t0).count(), 0);
+  EXPECT_EQ(throttle.sources(), 1u);
+  // IPv4 stays per address.
+  throttle.RecordFailure("10.0.0.1", t0);
+  throttle.RecordFailure("10.0.0.2", t0);
+  throttle.RecordFailure("10.0.0.3", t0);
+  EXPECT_EQ(throttle.BlockedFor("10.0.0.1", t0).count(), 0);
 }
 
 TEST(DenialLogTest, RateLimited) {
@@ -259,7 +287,7 @@ Code Check(Session& session, proto::Request request) {
 
 TEST(SessionTest, EveryOpByRole) {
   auto config = Config();
-  const auto now = Clock::now();
+  const auto now = BootClock::now();
   using enum Code;
   // Expected codes per op (Op order, from kHello) for: no auth,
   // unauthenticated, reader, writer (prefixes p:, card:), admin.
@@ -323,7 +351,8 @@ TEST(SessionTest, WriterPrefixesDenyItemsOutsideThem) {
   auto config = Config();
   Session writer(config, "127.0.0.1");
   ASSERT_EQ(
-      writer.Authenticate({.token = std::string(kWriterSecret)}, Clock::now())
+      writer
+          .Authenticate({.token = std::string(kWriterSecret)}, BootClock::now())
           .code,
       Code::kOk);
   proto::Request add = AddOf({"q:x", "p:1", "card:7", "pp", "", "p:2"});
@@ -363,7 +392,7 @@ TEST(SessionTest, WriterPrefixesDenyItemsOutsideThem) {
 TEST(SessionTest, WrongTokensCountAndClose) {
   auto config = Config();
   Session s(config, "10.1.1.1");
-  const auto now = Clock::now();
+  const auto now = BootClock::now();
   for (int i = 1; i <= 3; ++i) {
     proto::Response r = s.Authenticate({.token = "wrong"}, now);
     EXPECT_EQ(r.code, Code::kNoPermission);
@@ -377,7 +406,7 @@ TEST(SessionTest, ThrottledSourceIsRefusedEvenWithTheRightToken) {
   auto config = Config();
   config->throttle = std::make_shared<AuthThrottle>(
       ThrottleOptions{.free_failures = 2, .base_block = milliseconds(1000)});
-  const auto now = Clock::now();
+  const auto now = BootClock::now();
   for (int i = 0; i < 3; ++i) {
     Session s(config, "10.2.2.2");
     s.Authenticate({.token = "wrong"}, now);
@@ -396,7 +425,7 @@ TEST(SessionTest, RevokedTokenFailsTheNextRequest) {
   auto config = Config();
   Session reader(config, "127.0.0.1");
   Session admin(config, "127.0.0.1");
-  const auto now = Clock::now();
+  const auto now = BootClock::now();
   reader.Authenticate({.token = std::string(kReaderSecret)}, now);
   admin.Authenticate({.token = std::string(kAdminSecret)}, now);
   // Reload without "risk"; "ops" becomes a reader.

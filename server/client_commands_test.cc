@@ -341,6 +341,16 @@ TEST(ClientCommandsTest, WithTokensListShowsTheTokenAndAuthIsNeverShown) {
       EXPECT_EQ(arg.text.find(kAdminSecret), std::string::npos);
     }
   }
+  // A connection that has only authenticated shows its token at once.
+  TestClient c(server.port());
+  ASSERT_EQ(c.Call(login).code, Code::kOk);
+  const std::string again = a.Admin({"CLIENT", "LIST"}).text;
+  size_t shown = 0;
+  for (size_t at = again.find("user=ops"); at != std::string::npos;
+       at = again.find("user=ops", at + 1)) {
+    ++shown;
+  }
+  EXPECT_EQ(shown, 3u) << again;  // the monitor, a and c
 }
 
 }  // namespace

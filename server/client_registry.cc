@@ -6,7 +6,7 @@
 namespace tally {
 
 ClientInfo::ClientInfo(uint64_t id, std::string addr, std::string laddr,
-                       SteadyTime created)
+                       BootTime created)
     : id_(id),
       addr_(std::move(addr)),
       laddr_(std::move(laddr)),
@@ -56,7 +56,7 @@ std::string ClientInfo::user() const {
   return user_;
 }
 
-std::string ClientInfo::Line(SteadyTime now) const {
+std::string ClientInfo::Line(BootTime now) const {
   const int64_t now_ns = Ns(now);
   const auto seconds = [now_ns](int64_t since_ns) {
     return std::to_string(std::max<int64_t>(0, now_ns - since_ns) /
@@ -83,7 +83,7 @@ std::string ClientInfo::Line(SteadyTime now) const {
 
 std::shared_ptr<ClientInfo> ClientRegistry::Add(std::string addr,
                                                 std::string laddr, KillFn kill,
-                                                SteadyTime now) {
+                                                BootTime now) {
   const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
   auto info =
       std::make_shared<ClientInfo>(id, std::move(addr), std::move(laddr), now);
@@ -108,7 +108,7 @@ size_t ClientRegistry::size() const {
   return clients_.size();
 }
 
-std::string ClientRegistry::List(SteadyTime now) const {
+std::string ClientRegistry::List(BootTime now) const {
   std::vector<std::shared_ptr<ClientInfo>> infos;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -31,22 +31,23 @@
 
 #include "protocol/messages.h"
 #include "protocol/result.h"
+#include "storage/boot_clock.h"
 
 namespace tally {
 
 class ClientInfo {
  public:
-  using SteadyTime = std::chrono::steady_clock::time_point;
+  using BootTime = BootClock::time_point;
 
   ClientInfo(uint64_t id, std::string addr, std::string laddr,
-             SteadyTime created);
+             BootTime created);
 
   uint64_t id() const { return id_; }
   const std::string& addr() const { return addr_; }
   const std::string& laddr() const { return laddr_; }
 
   // The connection's thread, per request.
-  void NoteRequest(proto::Op op, SteadyTime now) {
+  void NoteRequest(proto::Op op, BootTime now) {
     last_op_.store(static_cast<uint8_t>(op), std::memory_order_relaxed);
     last_command_ns_.store(Ns(now), std::memory_order_relaxed);
   }
@@ -71,10 +72,10 @@ class ClientInfo {
 
   // One CLIENT LIST line (no newline): id= addr= laddr= name= age= idle=
   // flags= cmd= inflight= obuf= user=.
-  std::string Line(SteadyTime now) const;
+  std::string Line(BootTime now) const;
 
  private:
-  static int64_t Ns(SteadyTime t) {
+  static int64_t Ns(BootTime t) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                t.time_since_epoch())
         .count();
@@ -97,7 +98,7 @@ class ClientInfo {
 
 class ClientRegistry {
  public:
-  using SteadyTime = ClientInfo::SteadyTime;
+  using BootTime = ClientInfo::BootTime;
   // Closes the connection. `after_reply`: once its pending replies are
   // written (a connection killing itself gets its answer first); else at
   // once, dropping them.
@@ -108,9 +109,8 @@ class ClientRegistry {
   ClientRegistry& operator=(const ClientRegistry&) = delete;
 
   // A new client with the next id.
-  std::shared_ptr<ClientInfo> Add(
-      std::string addr, std::string laddr, KillFn kill,
-      SteadyTime now = std::chrono::steady_clock::now());
+  std::shared_ptr<ClientInfo> Add(std::string addr, std::string laddr,
+                                  KillFn kill, BootTime now = BootClock::now());
   // Idempotent.
   void Remove(uint64_t id);
   // Null when no such client.
@@ -118,7 +118,7 @@ class ClientRegistry {
   size_t size() const;
 
   // CLIENT LIST: one line per client, by id, each ending in '\n'.
-  std::string List(SteadyTime now = std::chrono::steady_clock::now()) const;
+  std::string List(BootTime now = BootClock::now()) const;
 
   // CLIENT KILL ID / ADDR: kills the matching clients (the caller's own
   // connection after its reply) and returns how many.

@@ -117,7 +117,7 @@ TEST(ConfigThroughServiceTest, MaxKeyBytesAndMaxMemoryTakeEffectAtOnce) {
   ASSERT_TRUE(server.status().ok()) << server.status().ToString();
   Service& service = server.service();
   auto run = [&](proto::Request request) {
-    return service.HandleSync(request, std::chrono::steady_clock::now());
+    return service.HandleSync(request, BootClock::now());
   };
   auto admin = [&](std::vector<std::string> args) {
     proto::Request r;

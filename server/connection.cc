@@ -8,16 +8,6 @@ namespace tally {
 
 namespace asio = boost::asio;
 
-namespace {
-
-std::string PeerAddress(const Stream& socket) {
-  boost::system::error_code ec;
-  const asio::ip::tcp::endpoint peer = socket.remote_endpoint(ec);
-  return ec ? std::string("unknown") : peer.address().to_string();
-}
-
-}  // namespace
-
 Connection::Connection(Stream socket, Service* service,
                        const ConnectionOptions& options)
     : socket_(std::move(socket)),
@@ -27,8 +17,8 @@ Connection::Connection(Stream socket, Service* service,
       limit_stats_(service->limit_stats()),
       command_stats_(service->command_stats()),
       timer_(socket_.get_executor()),
-      last_frame_(SteadyClock::now()),
-      session_(options.auth, PeerAddress(socket_), options.admin_allow_remote,
+      last_frame_(BootClock::now()),
+      session_(options.auth, socket_.PeerAddress(), options.admin_allow_remote,
                service->limit_stats()),
       auth_timer_(socket_.get_executor()) {
   LimitStats::Bump(limit_stats_->connections_total);
@@ -48,7 +38,7 @@ Connection::~Connection() {
   UnregisterClient();
 }
 
-uint64_t Connection::NewSlot(std::chrono::steady_clock::time_point received) {
+uint64_t Connection::NewSlot(BootClock::time_point received) {
   slots_.emplace_back();
   slots_.back().received = received;
   command_stats_->Started();
@@ -57,7 +47,7 @@ uint64_t Connection::NewSlot(std::chrono::steady_clock::time_point received) {
 
 void Connection::Start() {
   boost::system::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_.SetNoDelay(ignored);
   RegisterClient();
   asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
     if (self->options_.auth) {
@@ -81,9 +71,8 @@ bool Connection::AnsweredByAuth(uint64_t seq, uint64_t request_id,
                                 proto::Request* request,
                                 std::vector<size_t>* denied) {
   if (request->op() == proto::Op::kAuth) {
-    proto::Response reply =
-        session_.Authenticate(std::get<proto::AuthRequest>(request->body),
-                              std::chrono::steady_clock::now());
+    proto::Response reply = session_.Authenticate(
+        std::get<proto::AuthRequest>(request->body), BootClock::now());
     if (!session_.authenticated() && options_.auth &&
         options_.auth->failure_delay.count() > 0) {
       DelayAuthReply(seq, request_id, std::move(reply));
@@ -93,6 +82,7 @@ bool Connection::AnsweredByAuth(uint64_t seq, uint64_t request_id,
     if (session_.authenticated()) {
       decoder_.set_max_body(options_.max_frame_body);
       auth_timer_.cancel();
+      NoteUser();  // CLIENT LIST shows the token before the next request
     }
   } else if (Status denial = session_.Authorize(request, denied);
              !denial.ok()) {
@@ -109,8 +99,7 @@ void Connection::DelayAuthReply(uint64_t seq, uint64_t request_id,
   LimitStats::Bump(limit_stats_->auth_failures_delayed);
   auth_delayed_ = true;
   if (!auth_delay_timer_) {
-    auth_delay_timer_ =
-        std::make_unique<asio::steady_timer>(socket_.get_executor());
+    auth_delay_timer_ = std::make_unique<BootTimer>(socket_.get_executor());
   }
   auth_delay_timer_->expires_after(options_.auth->failure_delay);
   auth_delay_timer_->async_wait(
@@ -131,8 +120,7 @@ void Connection::Handshake() {
     ArmTimer();  // the idle timeout, if any
     return;
   }
-  handshake_timer_ =
-      std::make_unique<asio::steady_timer>(socket_.get_executor());
+  handshake_timer_ = std::make_unique<BootTimer>(socket_.get_executor());
   handshake_timer_->expires_after(options_.tls_handshake_timeout);
   handshake_timer_->async_wait(
       [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -241,13 +229,12 @@ void Connection::TrackFrame(size_t n, bool frames_done) {
     return;
   }
   in_frame_ = true;
-  frame_start_ = SteadyClock::now();
+  frame_start_ = BootClock::now();
   frame_bytes_ = n;
   if (options_.frame_timeout_ms > 0) ArmTimer();
 }
 
-std::optional<Connection::SteadyClock::time_point> Connection::FrameDeadline()
-    const {
+std::optional<BootClock::time_point> Connection::FrameDeadline() const {
   if (!in_frame_ || options_.frame_timeout_ms <= 0) return std::nullopt;
   const auto deadline =
       frame_start_ + std::chrono::milliseconds(options_.frame_timeout_ms);
@@ -261,9 +248,8 @@ std::optional<Connection::SteadyClock::time_point> Connection::FrameDeadline()
              static_cast<uint64_t>(options_.min_frame_rate_bytes_per_s)));
 }
 
-std::optional<Connection::SteadyClock::time_point> Connection::NextCheck()
-    const {
-  std::optional<SteadyClock::time_point> next = FrameDeadline();
+std::optional<BootClock::time_point> Connection::NextCheck() const {
+  std::optional<BootClock::time_point> next = FrameDeadline();
   if (options_.idle_timeout_ms > 0) {
     // One timeout after the last frame (when busy then, OnTimer looks
     // again one timeout later).
@@ -276,7 +262,7 @@ std::optional<Connection::SteadyClock::time_point> Connection::NextCheck()
 
 void Connection::ArmTimer() {
   if (closed_ || closing_) return;
-  std::optional<SteadyClock::time_point> next = NextCheck();
+  std::optional<BootClock::time_point> next = NextCheck();
   if (!next) return;
   if (timer_armed_ && timer_at_ <= *next) return;  // fires early enough
   timer_armed_ = true;
@@ -294,7 +280,7 @@ void Connection::OnTimer(uint64_t generation) {
   if (generation != timer_generation_) return;  // re-armed since
   timer_armed_ = false;
   if (closed_ || closing_) return;
-  const auto now = SteadyClock::now();
+  const auto now = BootClock::now();
   if (!reading_) {
     // Paused by backpressure: the client is not the one late. Restart the
     // frame's clock once reads resume.
@@ -369,14 +355,14 @@ void Connection::ProcessFrames() {
                            : limit_stats_->protocol_error);
       LOG_EVERY_N(WARNING, 100)
           << "closing connection: " << next.status().ToString();
-      Complete(NewSlot(std::chrono::steady_clock::now()), 0,
+      Complete(NewSlot(BootClock::now()), 0,
                proto::Response::Error(next.status()));
       closing_ = true;
       return;
     }
     if (!next->has_value()) return;
     const Frame& frame = **next;
-    const auto received = std::chrono::steady_clock::now();
+    const auto received = BootClock::now();
     last_frame_ = received;
     const uint64_t seq = NewSlot(received);
     const uint64_t request_id = frame.header.request_id;
@@ -430,7 +416,7 @@ void Connection::Complete(uint64_t seq, uint64_t request_id,
         slot.op, response.code,
         static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(
-                std::chrono::steady_clock::now() - slot.received)
+                BootClock::now() - slot.received)
                 .count()));
   }
   if (seq == slot_base_) {

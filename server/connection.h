@@ -1,7 +1,7 @@
-// Connection: one client's TCP stream. Reads into a FrameDecoder, answers
-// every complete frame in order through the Service, and writes the replies
-// back coalesced (one write for all replies ready). Replies leave in request
-// order, so clients pipeline freely.
+// Connection: one client's byte stream (TCP, TLS or a Unix socket). Reads
+// into a FrameDecoder, answers every complete frame in order through the
+// Service, and writes the replies back coalesced (one write for all replies
+// ready). Replies leave in request order, so clients pipeline freely.
 //
 // Errors (docs/protocol.md): a body that fails to decode is answered with an
 // error reply and the connection stays; broken framing (bad magic, version,
@@ -48,6 +48,7 @@
 
 #include "protocol/frame.h"
 #include "server/auth.h"
+#include "server/boot_timer.h"
 #include "server/command_stats.h"
 #include "server/command_summary.h"
 #include "server/introspection.h"
@@ -85,7 +86,7 @@ struct ConnectionOptions {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  // `socket` is a tcp::socket, or a TLS stream over one.
+  // `socket`: a tcp::socket, a TLS stream over one, or a Unix socket.
   Connection(Stream socket, Service* service, const ConnectionOptions& options);
   ~Connection();
   // Starts reading. REQUIRES: owned by a shared_ptr.
@@ -118,8 +119,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void DelayAuthReply(uint64_t seq, uint64_t request_id,
                       proto::Response response);
 
-  // Limits: the frame deadline and idle timeout.
-  using SteadyClock = std::chrono::steady_clock;
+  // Limits (the frame deadline, idle timeout, AUTH and TLS-handshake
+  // deadlines, the AUTH failure delay) run on BootClock and BootTimer
+  // (server/boot_timer.h): a wall-clock step moves none of them.
 
   // Introspection (connection_introspection.cc).
   // Joins the client registry. From Start().
@@ -127,22 +129,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Leaves the registry and the monitors. Idempotent.
   void UnregisterClient();
   uint64_t client_id() const { return client_ ? client_->id() : 0; }
+  // Gives CLIENT LIST the session's token id when it changed (AUTH).
+  void NoteUser();
   // Notes `request` for CLIENT LIST and MONITOR; true when it was answered
   // here (MONITOR, and every request on a monitor connection).
   bool AnsweredByIntrospection(uint64_t seq, uint64_t request_id,
                                const proto::Request& request,
-                               SteadyClock::time_point received);
+                               BootClock::time_point received);
   // SLOWLOG: what a request answered later must keep to be logged (nullopt
   // while the slow log is off).
   std::optional<CommandSummary> SlowProbe(const proto::Request& request) const;
   // SLOWLOG: the request received at `received` has its reply now.
-  void LogIfSlow(SteadyClock::time_point received,
-                 const proto::Request& request);
-  void LogIfSlow(SteadyClock::time_point received,
-                 const CommandSummary& command);
+  void LogIfSlow(BootClock::time_point received, const proto::Request& request);
+  void LogIfSlow(BootClock::time_point received, const CommandSummary& command);
   // After a reply that came later (the journal's): SLOWLOG, and monitor
   // events that waited for it.
-  void AfterDeferredReply(SteadyClock::time_point received,
+  void AfterDeferredReply(BootClock::time_point received,
                           const std::optional<CommandSummary>& slow);
   // CLIENT LIST's inflight= and obuf=, and the monitor's bound.
   void PublishLoad();
@@ -156,10 +158,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `frames_done` frames.
   void TrackFrame(size_t n, bool frames_done);
   // When the partial frame becomes too slow, if one is partial and checked.
-  std::optional<SteadyClock::time_point> FrameDeadline() const;
+  std::optional<BootClock::time_point> FrameDeadline() const;
   // The earliest time a limit may close this connection; nullopt if none
   // applies now.
-  std::optional<SteadyClock::time_point> NextCheck() const;
+  std::optional<BootClock::time_point> NextCheck() const;
   void ArmTimer();
   void OnTimer(uint64_t generation);
   // Closes for a limit: answers `why` first when nothing else is pending.
@@ -167,7 +169,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Stream socket_;
   // TLS only: bounds the handshake.
-  std::unique_ptr<boost::asio::steady_timer> handshake_timer_;
+  std::unique_ptr<BootTimer> handshake_timer_;
   Service* service_;
   const ConnectionOptions options_;
   FrameDecoder decoder_;
@@ -178,10 +180,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Slot {
     std::optional<std::vector<uint8_t>> reply;  // nullopt: not answered yet
     proto::Op op = proto::Op::kNone;
-    std::chrono::steady_clock::time_point received;
+    BootClock::time_point received;
   };
   // Adds the slot of a request received at `received`; returns its seq.
-  uint64_t NewSlot(std::chrono::steady_clock::time_point received);
+  uint64_t NewSlot(BootClock::time_point received);
   // Replies of requests from slot_base_ on, in request order.
   std::deque<Slot> slots_;
   uint64_t slot_base_ = 0;
@@ -195,22 +197,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Limits.
   LimitStats* limit_stats_;
   CommandStats* command_stats_;
-  boost::asio::steady_timer timer_;
-  SteadyClock::time_point timer_at_;  // expiry of the armed timer
-  uint64_t timer_generation_ = 0;     // the armed wait's; others are stale
+  BootTimer timer_;
+  BootClock::time_point timer_at_;  // expiry of the armed timer
+  uint64_t timer_generation_ = 0;   // the armed wait's; others are stale
   bool timer_armed_ = false;
-  bool in_frame_ = false;                // part of a frame is buffered
-  SteadyClock::time_point frame_start_;  // when its first byte arrived
-  uint64_t frame_bytes_ = 0;             // its bytes received so far
-  SteadyClock::time_point last_frame_;   // last complete frame (or accept)
-  bool last_read_filled_ = false;        // the last read filled its buffer
-  bool frames_waiting_ = false;  // ProcessFrames stopped at max_in_flight
-  bool paused_ = false;          // reads paused by backpressure
+  bool in_frame_ = false;              // part of a frame is buffered
+  BootClock::time_point frame_start_;  // when its first byte arrived
+  uint64_t frame_bytes_ = 0;           // its bytes received so far
+  BootClock::time_point last_frame_;   // last complete frame (or accept)
+  bool last_read_filled_ = false;      // the last read filled its buffer
+  bool frames_waiting_ = false;        // ProcessFrames stopped at max_in_flight
+  bool paused_ = false;                // reads paused by backpressure
   // Authentication (server/auth.h): before AUTH, frames are capped at
   // AuthConfig::pre_auth_max_frame and auth_timer_ closes the connection
   // at AuthConfig::auth_timeout.
   Session session_;
-  boost::asio::steady_timer auth_timer_;
+  BootTimer auth_timer_;
 
   // Introspection; null when options_.introspection is.
   std::shared_ptr<ClientInfo> client_;
@@ -221,7 +223,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t monitor_request_id_ = 0;
   // A failed AUTH's reply waits AuthConfig::failure_delay on this timer
   // (made on first use); reading and processing pause meanwhile.
-  std::unique_ptr<boost::asio::steady_timer> auth_delay_timer_;
+  std::unique_ptr<BootTimer> auth_delay_timer_;
   bool auth_delayed_ = false;
 };
 

@@ -33,12 +33,22 @@ bool IsMutation(proto::Op op) {
 
 void Connection::RegisterClient() {
   if (!options_.introspection || client_) return;
+  std::string addr;
+  std::string laddr;
   boost::system::error_code ec;
-  const asio::ip::tcp::endpoint peer = socket_.remote_endpoint(ec);
-  std::string addr = ec ? std::string("?:0") : EndpointText(peer);
-  const asio::ip::tcp::endpoint local =
-      socket_.lowest_layer().local_endpoint(ec);
-  std::string laddr = ec ? std::string("?:0") : EndpointText(local);
+  if (const Stream::UnixSocket* unix_peer = socket_.unix_socket()) {
+    // "unix:PATH" for both, like Redis' "PATH:0": the peer of a Unix
+    // socket is unnamed, so it is known by the listening path.
+    const std::string path = unix_peer->local_endpoint(ec).path();
+    laddr = ec ? std::string("unix:?") : "unix:" + path;
+    addr = laddr;
+  } else {
+    const asio::ip::tcp::endpoint peer = socket_.remote_endpoint(ec);
+    addr = ec ? std::string("?:0") : EndpointText(peer);
+    const asio::ip::tcp::endpoint local =
+        socket_.tcp_socket()->local_endpoint(ec);
+    laddr = ec ? std::string("?:0") : EndpointText(local);
+  }
   client_ = options_.introspection->clients().Add(
       std::move(addr), std::move(laddr),
       [weak = weak_from_this()](bool after_reply) {
@@ -54,15 +64,19 @@ void Connection::UnregisterClient() {
   options_.introspection->clients().Remove(client_->id());
 }
 
-bool Connection::AnsweredByIntrospection(uint64_t seq, uint64_t request_id,
-                                         const proto::Request& request,
-                                         SteadyClock::time_point received) {
-  const proto::Op op = request.op();
-  client_->NoteRequest(op, received);
-  if (options_.auth && &session_.token_id() != noted_user_) {
+void Connection::NoteUser() {
+  if (client_ && options_.auth && &session_.token_id() != noted_user_) {
     noted_user_ = &session_.token_id();
     client_->set_user(*noted_user_);
   }
+}
+
+bool Connection::AnsweredByIntrospection(uint64_t seq, uint64_t request_id,
+                                         const proto::Request& request,
+                                         BootClock::time_point received) {
+  const proto::Op op = request.op();
+  client_->NoteRequest(op, received);
+  NoteUser();
   const auto* admin = std::get_if<proto::AdminRequest>(&request.body);
   if (admin != nullptr && !admin->args.empty()) {
     client_->NoteAdminCommand(admin->args[0]);
@@ -120,31 +134,31 @@ std::optional<CommandSummary> Connection::SlowProbe(
   return CommandSummary::Of(request);
 }
 
-void Connection::LogIfSlow(SteadyClock::time_point received,
+void Connection::LogIfSlow(BootClock::time_point received,
                            const proto::Request& request) {
   if (!client_) return;
   SlowLog& log = options_.introspection->slow_log();
   const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         SteadyClock::now() - received)
+                         BootClock::now() - received)
                          .count();
   if (!log.IsSlow(us)) return;
   log.Add(CommandSummary::Of(request).Words(), us, client_->addr(),
           client_->name(), UnixMicros() / 1'000'000);
 }
 
-void Connection::LogIfSlow(SteadyClock::time_point received,
+void Connection::LogIfSlow(BootClock::time_point received,
                            const CommandSummary& command) {
   if (!client_) return;
   SlowLog& log = options_.introspection->slow_log();
   const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         SteadyClock::now() - received)
+                         BootClock::now() - received)
                          .count();
   if (!log.IsSlow(us)) return;
   log.Add(command.Words(), us, client_->addr(), client_->name(),
           UnixMicros() / 1'000'000);
 }
 
-void Connection::AfterDeferredReply(SteadyClock::time_point received,
+void Connection::AfterDeferredReply(BootClock::time_point received,
                                     const std::optional<CommandSummary>& slow) {
   if (slow) LogIfSlow(received, *slow);
   if (monitor_ && slots_.empty()) DrainMonitor();

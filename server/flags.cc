@@ -171,8 +171,16 @@ DEFINE_int32(auth_failure_delay_ms, 200,
 DEFINE_bool(admin_allow_remote, false,
             "Allow admin operations (INFO debug, admin commands) from peers "
             "that are not loopback. Off: they are refused with "
-            "NO_PERMISSION unless the connection comes from 127.0.0.0/8 or "
-            "::1, whatever the token's role.");
+            "NO_PERMISSION unless the connection comes from 127.0.0.0/8, "
+            "::1 or --unix_socket, whatever the token's role.");
+DEFINE_string(unix_socket, "",
+              "Also listen on this Unix-domain socket path, for local admin "
+              "and tools (empty: off). Its directory is the access control: "
+              "it must be owned by tallyd's user with mode 0700 (created so "
+              "if missing; anything else refuses to start). The socket is "
+              "mode 0600, a stale one is replaced, and it is removed at "
+              "stop. Same auth and limits as TCP, no TLS; admin allowed as "
+              "from loopback.");
 
 namespace tally {
 
@@ -297,6 +305,7 @@ Result<TallydConfig> ConfigFromFlags() {
   config.service.revision = TALLY_REVISION;
   config.server.bind = FLAGS_bind;
   config.server.connection.admin_allow_remote = FLAGS_admin_allow_remote;
+  config.server.unix_socket = FLAGS_unix_socket;
   // Only the default may lose its ::1 to a host without IPv6.
   config.server.ipv6_loopback_optional =
       gflags::GetCommandLineFlagInfoOrDie("bind").is_default;

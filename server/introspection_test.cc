@@ -28,7 +28,7 @@ proto::Request AddOf(std::vector<std::string> keys) {
 
 TEST(ClientRegistryTest, IdsGrowFromOneAndListShowsEveryField) {
   ClientRegistry registry;
-  const auto t0 = std::chrono::steady_clock::time_point(seconds(100));
+  const auto t0 = BootClock::time_point(seconds(100));
   auto a = registry.Add("127.0.0.1:5000", "127.0.0.1:7379", nullptr, t0);
   auto b = registry.Add("[::1]:5001", "[::1]:7379", nullptr, t0);
   EXPECT_EQ(a->id(), 1u);
@@ -52,7 +52,7 @@ TEST(ClientRegistryTest, IdsGrowFromOneAndListShowsEveryField) {
 }
 
 TEST(ClientRegistryTest, NamesFollowRedisRules) {
-  ClientInfo info(1, "a", "b", std::chrono::steady_clock::now());
+  ClientInfo info(1, "a", "b", BootClock::now());
   EXPECT_EQ(info.SetName("has space").code(), Code::kInvalidArgument);
   EXPECT_EQ(info.SetName("new\nline").code(), Code::kInvalidArgument);
   EXPECT_EQ(info.SetName(std::string(129, 'x')).code(), Code::kInvalidArgument);

@@ -23,7 +23,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -31,6 +30,7 @@
 #include <thread>
 
 #include "protocol/status.h"
+#include "server/boot_timer.h"
 
 namespace tally {
 
@@ -66,7 +66,7 @@ class MetricsServer {
   Render render_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer retry_timer_;  // after a failed accept
+  BootTimer retry_timer_;  // after a failed accept
   std::thread thread_;
   uint16_t port_ = 0;
   int connections_ = 0;  // on the metrics thread only

@@ -51,6 +51,12 @@ Status Server::Start() {
   if (listeners_.empty()) {
     return Status(Code::kUnavailable, "no address to listen on");
   }
+  if (!options_.unix_socket.empty()) {
+    if (Status unix_listening = ListenUnix(); !unix_listening.ok()) {
+      listeners_.clear();
+      return unix_listening;
+    }
+  }
   // Connections stay below the descriptor limit, keeping a reserve for the
   // WAL, snapshots and policy files (and the listener itself).
   max_connections_ = std::max(1, options_.max_connections);
@@ -73,6 +79,7 @@ Status Server::Start() {
   service_->limit_stats()->max_connections.store(
       static_cast<uint64_t>(max_connections_), std::memory_order_relaxed);
   for (auto& listener : listeners_) DoAccept(listener.get());
+  if (unix_listener_) DoAccept(unix_listener_.get());
   int threads =
       options_.threads > 0
           ? options_.threads
@@ -136,6 +143,36 @@ Status Server::Listen(const std::string& address_text, bool* no_ipv6,
   return Status::Ok();
 }
 
+Status Server::ListenUnix() {
+  const std::string& path = options_.unix_socket;
+  if (Status prepared = UnixSocketFile::Prepare(path); !prepared.ok()) {
+    return prepared;
+  }
+  auto listener = std::make_unique<UnixListener>(strand_);
+  // Prepare() checked the length, so the endpoint does not throw.
+  const asio::local::stream_protocol::endpoint endpoint(path);
+  boost::system::error_code ec;
+  listener->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) listener->acceptor.bind(endpoint, ec);
+  if (!ec) {
+    // 0600 before listen(): no connection is accepted while the mode is
+    // still the umask's (the 0700 directory already kept others out).
+    if (Status adopted = unix_file_.Adopt(path); !adopted.ok()) {
+      unix_file_.Remove();
+      return adopted;
+    }
+    listener->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    unix_file_.Remove();
+    return Status(Code::kUnavailable,
+                  "cannot listen on Unix socket " + path + ": " + ec.message());
+  }
+  unix_listener_ = std::move(listener);
+  unix_path_ = path;
+  return Status::Ok();
+}
+
 std::vector<std::string> Server::listening() const {
   std::vector<std::string> out;
   for (const auto& listener : listeners_) {
@@ -151,13 +188,12 @@ void Server::RunIoThread() {
     io_.run();
     return;
   }
-  using SteadyClock = std::chrono::steady_clock;
   const auto spin = std::chrono::microseconds(options_.busy_poll_us);
   while (!io_.stopped()) {
-    auto idle_until = SteadyClock::now() + spin;
-    while (SteadyClock::now() < idle_until) {
+    auto idle_until = BootClock::now() + spin;
+    while (BootClock::now() < idle_until) {
       if (io_.poll() > 0) {
-        idle_until = SteadyClock::now() + spin;
+        idle_until = BootClock::now() + spin;
       } else {
         // Let a runnable thread on this core (the journal's writer, another
         // I/O thread) go first: polling must not delay them.
@@ -169,40 +205,17 @@ void Server::RunIoThread() {
   }
 }
 
-void Server::DoAccept(Listener* listener) {
+template <typename Protocol>
+void Server::DoAccept(BasicListener<Protocol>* listener) {
   listener->acceptor.async_accept(
       asio::make_strand(io_),
       [this, listener](const boost::system::error_code& ec,
-                       asio::ip::tcp::socket socket) {
+                       typename Protocol::socket socket) {
         if (ec == asio::error::operation_aborted ||
             !listener->acceptor.is_open()) {
           return;  // stopping
         }
-        if (!ec && InAuthBackoff(socket)) {
-          // Closed before a Connection, TLS handshake or frame exists: a
-          // source in back-off costs one accept and one close.
-          LimitStats::Bump(service_->limit_stats()->auth_backoff);
-          boost::system::error_code ignored;
-          socket.close(ignored);
-        } else if (!ec && service_->limit_stats()->connections_current.load(
-                              std::memory_order_relaxed) >=
-                              static_cast<uint64_t>(max_connections_)) {
-          Refuse(std::move(socket));
-        } else if (!ec) {
-          auto connection = std::make_shared<Connection>(
-              tls_context_ ? Stream(std::move(socket), *tls_context_)
-                           : Stream(std::move(socket)),
-              service_, options_.connection);
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            if (stopped_) return;
-            // Forget connections that have gone, then remember this one.
-            std::erase_if(connections_,
-                          [](const auto& w) { return w.expired(); });
-            connections_.push_back(connection);
-          }
-          connection->Start();
-        } else {
+        if (ec) {
           // Out of descriptors (EMFILE) or similar: back off instead of
           // spinning on an accept that keeps failing.
           LimitStats::Bump(service_->limit_stats()->accept_retries);
@@ -216,28 +229,57 @@ void Server::DoAccept(Listener* listener) {
               });
           return;
         }
+        if (!Admit(Stream(std::move(socket)))) return;
         DoAccept(listener);
       });
 }
 
-bool Server::InAuthBackoff(const asio::ip::tcp::socket& socket) {
-  const std::shared_ptr<const AuthConfig>& auth = options_.connection.auth;
-  if (!auth || !auth->throttle) return false;
-  boost::system::error_code ec;
-  const asio::ip::tcp::endpoint peer = socket.remote_endpoint(ec);
-  if (ec) return false;  // the Connection finds out it is gone
-  // The same key as the Session's source (connection.cc PeerAddress).
-  return auth->throttle
-             ->BlockedFor(peer.address().to_string(),
-                          std::chrono::steady_clock::now())
-             .count() > 0;
+bool Server::Admit(Stream stream) {
+  if (InAuthBackoff(stream)) {
+    // Closed before a Connection, TLS handshake or frame exists: a source
+    // in back-off costs one accept and one close.
+    LimitStats::Bump(service_->limit_stats()->auth_backoff);
+    boost::system::error_code ignored;
+    stream.close(ignored);
+    return true;
+  }
+  if (service_->limit_stats()->connections_current.load(
+          std::memory_order_relaxed) >=
+      static_cast<uint64_t>(max_connections_)) {
+    Refuse(std::move(stream));
+    return true;
+  }
+  // TLS is for TCP only: the Unix socket's peers are on this host.
+  asio::ip::tcp::socket* tcp = stream.tcp_socket();
+  auto connection = std::make_shared<Connection>(
+      tls_context_ && tcp != nullptr ? Stream(std::move(*tcp), *tls_context_)
+                                     : std::move(stream),
+      service_, options_.connection);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return false;
+    // Forget connections that have gone, then remember this one.
+    std::erase_if(connections_, [](const auto& w) { return w.expired(); });
+    connections_.push_back(connection);
+  }
+  connection->Start();
+  return true;
 }
 
-void Server::Refuse(asio::ip::tcp::socket socket) {
+bool Server::InAuthBackoff(const Stream& stream) {
+  const std::shared_ptr<const AuthConfig>& auth = options_.connection.auth;
+  if (!auth || !auth->throttle) return false;
+  // The same key as the Session's source (Stream::PeerAddress).
+  const std::string source = stream.PeerAddress();
+  if (source == "unknown") return false;  // the Connection finds out it is gone
+  return auth->throttle->BlockedFor(source, BootClock::now()).count() > 0;
+}
+
+void Server::Refuse(Stream stream) {
   LimitStats::Bump(service_->limit_stats()->rejected_max_connections);
   LOG_EVERY_N(WARNING, 100) << "refusing a connection: max connections ("
                             << max_connections_ << ") reached";
-  auto refused = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+  auto refused = std::make_shared<Stream>(std::move(stream));
   auto bytes = std::make_shared<std::vector<uint8_t>>();
   AppendFrame(bytes.get(), FrameKind::kResponse, 0,
               EncodeResponse(proto::Response::Error(
@@ -249,7 +291,7 @@ void Server::Refuse(asio::ip::tcp::socket socket) {
   asio::async_write(*refused, asio::buffer(*bytes),
                     [refused, bytes](const boost::system::error_code&, size_t) {
                       boost::system::error_code ignored;
-                      refused->shutdown(asio::ip::tcp::socket::shutdown_both,
+                      refused->shutdown(asio::socket_base::shutdown_both,
                                         ignored);
                       refused->close(ignored);
                     });
@@ -272,6 +314,11 @@ void Server::Stop() {
       listener->acceptor.close(ignored);
       listener->retry_timer.cancel();
     }
+    if (unix_listener_) {
+      boost::system::error_code ignored;
+      unix_listener_->acceptor.close(ignored);
+      unix_listener_->retry_timer.cancel();
+    }
   });
   for (auto& c : live) c->Shutdown();
   live.clear();
@@ -279,6 +326,9 @@ void Server::Stop() {
   // flushed and closed.
   for (auto& t : threads_) t.join();
   threads_.clear();
+  // A clean stop leaves no socket file behind (a crash does: the next
+  // start removes it as stale).
+  unix_file_.Remove();
 }
 
 }  // namespace tally

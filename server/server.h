@@ -1,9 +1,11 @@
-// Server: accepts TCP connections and runs them on a pool of I/O threads.
-// (Expired buckets are swept by the Journal, as logged mutations.)
+// Server: accepts TCP connections (and, with ServerOptions::unix_socket,
+// Unix-socket ones) and runs them on a pool of I/O threads. (Expired
+// buckets are swept by the Journal, as logged mutations.)
 //
 // Lifecycle: Start() binds and returns (errors: address in use, bad bind
-// address); Stop() stops accepting, lets every connection flush the replies it
-// has produced, and returns once the threads have finished. Thread-safe.
+// address, an unsafe Unix socket directory); Stop() stops accepting, lets
+// every connection flush the replies it has produced, removes the Unix
+// socket, and returns once the threads have finished. Thread-safe.
 // With ServerOptions::tls, Start() first loads the TLS context (errors: bad
 // TLS files).
 
@@ -18,10 +20,12 @@
 #include <vector>
 
 #include "protocol/result.h"
+#include "server/boot_timer.h"
 #include "server/connection.h"
 #include "server/introspection.h"
 #include "server/service.h"
 #include "server/tls_context.h"
+#include "server/unix_socket_file.h"
 
 namespace tally {
 
@@ -53,6 +57,13 @@ struct ServerOptions {
   // SLOWLOG's threshold and length (changeable later through
   // introspection().slow_log()).
   SlowLogOptions slowlog;
+  // A Unix-domain socket to listen on as well (empty: none). Its directory
+  // must be owned by the server's user with mode 0700 (made so if missing);
+  // server/unix_socket_file.h has the rules. Its connections are served
+  // like TCP ones (auth, limits, max_connections, CLIENT LIST as
+  // addr=unix:PATH) but never with TLS, and count as local for admin
+  // operations, like loopback.
+  std::string unix_socket;
 };
 
 class Server {
@@ -68,6 +79,8 @@ class Server {
   uint16_t port() const { return port_; }
   // The addresses listened on (a skipped optional ::1 is not among them).
   std::vector<std::string> listening() const;
+  // The Unix socket's path while listening on one; empty otherwise.
+  const std::string& unix_socket() const { return unix_path_; }
   // max_connections after the RLIMIT_NOFILE clamp. REQUIRES: Start() ran.
   int effective_max_connections() const { return max_connections_; }
   void Stop();
@@ -78,13 +91,16 @@ class Server {
  private:
   // One listening socket, with its EMFILE back-off timer (its own, so two
   // listeners backing off at once do not cancel each other's retry).
-  struct Listener {
-    explicit Listener(
+  template <typename Protocol>
+  struct BasicListener {
+    explicit BasicListener(
         boost::asio::strand<boost::asio::io_context::executor_type>& strand)
         : acceptor(strand), retry_timer(strand) {}
-    boost::asio::ip::tcp::acceptor acceptor;
-    boost::asio::steady_timer retry_timer;
+    typename Protocol::acceptor acceptor;
+    BootTimer retry_timer;
   };
+  using Listener = BasicListener<boost::asio::ip::tcp>;
+  using UnixListener = BasicListener<boost::asio::local::stream_protocol>;
   // Opens, binds and listens on one address (port_ once a first bind set
   // it); the error names the address. *no_ipv6: it failed because the host
   // has no IPv6 (EAFNOSUPPORT, EADDRNOTAVAIL on a v6 address); *port_taken:
@@ -93,13 +109,21 @@ class Server {
   // Listens on every address (an optional ::1 the host cannot have is
   // skipped). BUSY: port 0 picked a port a later address has taken (retry).
   Status ListenAll(const std::vector<std::string>& addresses);
-  void DoAccept(Listener* listener);
+  // Checks, binds and listens on options_.unix_socket (unix_socket_file.h).
+  Status ListenUnix();
+  // Accepts on `listener` (TCP or Unix) until it closes.
+  template <typename Protocol>
+  void DoAccept(BasicListener<Protocol>* listener);
+  // Serves one accepted connection (`stream` is plaintext; TLS is added
+  // here for TCP when configured), refuses it, or closes it. False once
+  // the server is stopping.
+  bool Admit(Stream stream);
   // Answers one error frame on a connection over max_connections, then
   // closes it.
-  void Refuse(boost::asio::ip::tcp::socket socket);
+  void Refuse(Stream stream);
   // Whether the peer is in AUTH back-off (too many failed AUTHs, server/
   // auth.h AuthThrottle): such a connection is closed at once, unanswered.
-  bool InAuthBackoff(const boost::asio::ip::tcp::socket& socket);
+  bool InAuthBackoff(const Stream& stream);
   // One I/O thread's loop: io_.run(), or with busy_poll_us, poll() while
   // work keeps arriving and run_one() (sleeping) once it has not for that
   // long.
@@ -116,6 +140,9 @@ class Server {
   // and Stop() never touch them concurrently.
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unique_ptr<UnixListener> unix_listener_;
+  UnixSocketFile unix_file_;  // the socket file, removed at Stop()
+  std::string unix_path_;     // set once listening on it
   uint16_t port_ = 0;
   int max_connections_ = 0;
   std::vector<std::thread> threads_;

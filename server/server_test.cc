@@ -357,9 +357,8 @@ TEST(ServiceTest, ARequestPastItsDeadlineIsNotExecuted) {
   add.items.push_back(Item("late", 1));
   proto::Request request = Req(add);
   request.deadline_ms = 5;
-  proto::Response r =
-      service.HandleSync(request, std::chrono::steady_clock::now() -
-                                      std::chrono::milliseconds(50));
+  proto::Response r = service.HandleSync(
+      request, BootClock::now() - std::chrono::milliseconds(50));
   EXPECT_EQ(r.code, Code::kDeadlineExceeded);
   EXPECT_EQ(engine.Query("late", Window::Last(60'000))->count, 0);
 }

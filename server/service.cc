@@ -48,10 +48,11 @@ size_t BatchItems(const proto::Request& request) {
   }
 }
 
-// The hot-key tracker's clock: monotonic, so its decay never runs backwards.
-int64_t SteadyNowMs() {
+// The hot-key tracker's clock: monotonic (BootClock), so its decay never
+// runs backwards.
+int64_t BootNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+             BootClock::now().time_since_epoch())
       .count();
 }
 
@@ -69,7 +70,7 @@ Service::Service(Journal* journal, const Clock* clock, ServiceOptions options)
       engine_(journal->engine()),
       clock_(clock),
       options_(std::move(options)),
-      started_(std::chrono::steady_clock::now()),
+      started_(BootClock::now()),
       hot_keys_(options_.hot_keys),
       max_key_bytes_(options_.max_key_bytes),
       max_batch_items_(options_.max_batch_items),
@@ -126,7 +127,7 @@ void Service::RegisterAdminCommands() {
   RegisterKeyspaceCommands(&admin_commands_, {.engine = engine_,
                                               .dedupe = journal_->dedupe(),
                                               .hot_keys = &hot_keys_,
-                                              .now_ms = &SteadyNowMs});
+                                              .now_ms = &BootNowMs});
   admin_commands_.Register(
       {.name = "DBSIZE",
        .arity = 1,
@@ -168,7 +169,7 @@ void Service::RegisterAdminCommands() {
 }
 
 proto::Response Service::HandleSync(const proto::Request& request,
-                                    SteadyTime received) {
+                                    BootTime received) {
   auto promise = std::make_shared<std::promise<Deferred>>();
   std::future<Deferred> later = promise->get_future();
   std::optional<proto::Response> now =
@@ -179,8 +180,7 @@ proto::Response Service::HandleSync(const proto::Request& request,
 }
 
 std::optional<proto::Response> Service::Handle(const proto::Request& request,
-                                               SteadyTime received,
-                                               ReplyFn reply,
+                                               BootTime received, ReplyFn reply,
                                                bool behind_mutation,
                                                uint64_t connection_id) {
   const proto::Op op = request.op();
@@ -201,7 +201,7 @@ std::optional<proto::Response> Service::Handle(const proto::Request& request,
   }
   requests_.fetch_add(1, std::memory_order_relaxed);
   if (request.deadline_ms != 0 &&
-      std::chrono::steady_clock::now() - received >
+      BootClock::now() - received >
           std::chrono::milliseconds(request.deadline_ms)) {
     deadline_exceeded_.fetch_add(1, std::memory_order_relaxed);
     return proto::Response::Error(
@@ -334,7 +334,7 @@ void Service::DoAdds(
       continue;
     }
     const proto::AddItem& item = items[i];
-    if (hot_keys_.ShouldSample()) hot_keys_.Record(item.key, SteadyNowMs());
+    if (hot_keys_.ShouldSample()) hot_keys_.Record(item.key, BootNowMs());
     wal::AddOp op;
     op.key = item.key;
     op.time_ms = item.time_ms == 0 ? kNow : item.time_ms;

@@ -30,6 +30,7 @@
 #include "server/command_stats.h"
 #include "server/limit_stats.h"
 #include "server/runtime_config.h"
+#include "storage/boot_clock.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
 #include "storage/hot_keys.h"
@@ -67,7 +68,7 @@ struct ServiceStats {
 
 class Service {
  public:
-  using SteadyTime = std::chrono::steady_clock::time_point;
+  using BootTime = BootClock::time_point;
 
   // Builds a reply on the caller's thread: a deferred reply runs there, not
   // on the journal's writer thread (it may run queries and encode).
@@ -92,12 +93,11 @@ class Service {
   // `connection_id` names the caller for admin commands (AdminCall); 0 when
   // there is no connection.
   std::optional<proto::Response> Handle(const proto::Request& request,
-                                        SteadyTime received, ReplyFn reply,
+                                        BootTime received, ReplyFn reply,
                                         bool behind_mutation = false,
                                         uint64_t connection_id = 0);
   // The same, waiting for mutations (tests, tools).
-  proto::Response HandleSync(const proto::Request& request,
-                             SteadyTime received);
+  proto::Response HandleSync(const proto::Request& request, BootTime received);
 
   ServiceStats Stats() const;
   Engine* engine() const { return engine_; }
@@ -147,7 +147,7 @@ class Service {
   Engine* engine_;
   const Clock* clock_;
   ServiceOptions options_;
-  SteadyTime started_;
+  BootTime started_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> deadline_exceeded_{0};
   LimitStats limit_stats_;

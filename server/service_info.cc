@@ -85,8 +85,8 @@ proto::Response Service::DoInfo(const proto::InfoRequest& request) {
         << "\nversion:" << options_.version
         << "\nrevision:" << options_.revision
         << "\nprotocol_version:" << kProtocolVersion << "\nuptime_seconds:"
-        << std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::steady_clock::now() - started_)
+        << std::chrono::duration_cast<std::chrono::seconds>(BootClock::now() -
+                                                            started_)
                .count()
         << "\nserver_time_ms:" << clock_->NowMs() << "\nprocess_id:" << getpid()
         << "\ncpu_seconds:" << ProcessCpuSeconds() << "\n\n";

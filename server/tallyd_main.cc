@@ -26,6 +26,7 @@
 #include "server/sd_notify.h"
 #include "server/server.h"
 #include "server/service.h"
+#include "storage/boot_clock.h"
 #include "storage/engine.h"
 #include "storage/file_system.h"
 #include "storage/journal.h"
@@ -236,6 +237,9 @@ int main(int argc, char** argv) {
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
+  if (!server.unix_socket().empty()) {
+    listening += ", unix:" + server.unix_socket();
+  }
   LOG(INFO) << "tallyd listening on " << listening << " data_dir="
             << (config->unsafe_no_wal ? "(none)" : config->data_dir)
             << " durability="
@@ -307,12 +311,12 @@ int main(int argc, char** argv) {
          std::to_string(signal_number) + ")");
   // Stop accepting and finish in-flight requests (their WAL records
   // complete), then sync, snapshot and stop the journal.
-  const auto stop_started = std::chrono::steady_clock::now();
+  const auto stop_started = tally::BootClock::now();
   if (metrics) metrics->Stop();
   server.Stop();
   journal.Stop();
   LOG(INFO) << "tallyd: stopped in "
-            << std::chrono::duration<double>(std::chrono::steady_clock::now() -
+            << std::chrono::duration<double>(tally::BootClock::now() -
                                              stop_started)
                    .count()
             << " s; "

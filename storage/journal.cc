@@ -11,10 +11,9 @@ namespace tally {
 
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
 constexpr size_t kSyncSamples = 4096;
 
-double Seconds(SteadyClock::duration d) {
+double Seconds(BootClock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
@@ -91,7 +90,7 @@ Status Journal::Start() {
     if (!writer.ok()) return writer.status();
     writer_ = std::move(*writer);
   }
-  const auto now = SteadyClock::now();
+  const auto now = BootClock::now();
   next_sync_ = now + std::chrono::milliseconds(options_.durability.interval_ms);
   next_sweep_ = now + std::chrono::milliseconds(options_.sweep_interval_ms);
   next_snapshot_ =
@@ -191,7 +190,7 @@ void Journal::WriterLoop() {
       // never moves then, and waiting until it would spin.
       auto wake = options_.sweep_interval_ms > 0
                       ? next_sweep_
-                      : SteadyClock::now() + std::chrono::hours(1);
+                      : BootClock::now() + std::chrono::hours(1);
       if (options_.snapshot_interval_ms > 0 && has_wal()) {
         wake = std::min(wake, next_snapshot_);
       }
@@ -199,6 +198,9 @@ void Journal::WriterLoop() {
           written_lsn_.load() > durable_lsn_.load()) {
         wake = std::min(wake, next_sync_);
       }
+      // A BootClock deadline: libstdc++ sleeps the remaining time on
+      // CLOCK_MONOTONIC, then re-checks BootClock, so a wall-clock step does
+      // not move the wake-up.
       cv_.wait_until(lock, wake, [&] {
         return !queue_.empty() || stopping_ || snapshot_requested_;
       });
@@ -215,7 +217,7 @@ void Journal::WriterLoop() {
       snapshot_requested_ = false;
       stop = stopping_ && queue_.empty();
     }
-    const auto now = SteadyClock::now();
+    const auto now = BootClock::now();
     if (has_wal() && options_.sweep_interval_ms > 0 && now >= next_sweep_ &&
         !stop) {
       // Expiry is a logged mutation too, so replay expires exactly what the
@@ -243,9 +245,9 @@ void Journal::WriterLoop() {
       continue;
     }
     if (options_.durability.mode == DurabilityMode::kInterval &&
-        SteadyClock::now() >= next_sync_) {
+        BootClock::now() >= next_sync_) {
       if (written_lsn_.load() > durable_lsn_.load()) SyncOrDie();
-      next_sync_ = SteadyClock::now() +
+      next_sync_ = BootClock::now() +
                    std::chrono::milliseconds(options_.durability.interval_ms);
     }
     if (stop) {
@@ -257,16 +259,16 @@ void Journal::WriterLoop() {
       break;
     }
     if (snapshot_now || (options_.snapshot_interval_ms > 0 &&
-                         SteadyClock::now() >= next_snapshot_)) {
+                         BootClock::now() >= next_snapshot_)) {
       TakeSnapshot(snapshot_now);
-      next_snapshot_ = SteadyClock::now() +
+      next_snapshot_ = BootClock::now() +
                        std::chrono::milliseconds(options_.snapshot_interval_ms);
     }
   }
 }
 
 void Journal::ProcessGroup(std::vector<Op>& group) {
-  const auto now = SteadyClock::now();
+  const auto now = BootClock::now();
   // Completes everything with `refusal` (nothing applied); barriers still
   // read, since reads keep working while writes are refused.
   auto refuse_all = [&](const Status& refusal) {
@@ -376,12 +378,12 @@ void Journal::ProcessGroup(std::vector<Op>& group) {
 }
 
 void Journal::SyncOrDie() {
-  const auto t0 = SteadyClock::now();
+  const auto t0 = BootClock::now();
   const uint64_t target = written_lsn_.load();
   Status s = writer_->Sync();
   if (!s.ok()) options_.on_sync_failure(s);
   const auto us = static_cast<uint32_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() -
+      std::chrono::duration_cast<std::chrono::microseconds>(BootClock::now() -
                                                             t0)
           .count());
   durable_lsn_ = target;
@@ -403,14 +405,14 @@ void Journal::TakeSnapshot(bool wait_if_busy) {
   }
   // The snapshot never gets ahead of the durable WAL.
   if (written_lsn_.load() > durable_lsn_.load()) SyncOrDie();
-  const auto t0 = SteadyClock::now();
+  const auto t0 = BootClock::now();
   auto job = std::make_unique<SnapshotJob>();
   job->meta.lsn = written_lsn_.load();
   job->meta.hash_seed = recovered_.hash_seed;
   job->meta.time_ms = last_time_ms_;
   engine()->SerializeTo(&job->engine);
   dedupe()->SerializeTo(&job->dedupe);
-  job->serialize_seconds = Seconds(SteadyClock::now() - t0);
+  job->serialize_seconds = Seconds(BootClock::now() - t0);
   std::vector<std::function<void(Status)>> waiters;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -443,7 +445,7 @@ void Journal::SnapshotLoop() {
       if (snap_job_ == nullptr) break;
       job = std::move(snap_job_);
     }
-    const auto t0 = SteadyClock::now();
+    const auto t0 = BootClock::now();
     const std::string dir = SnapshotDir(options_.data_dir);
     Status s =
         snapshot::Write(options_.fs, dir, job->meta, job->engine, job->dedupe);
@@ -471,7 +473,7 @@ void Journal::SnapshotLoop() {
         ++stats_.snapshots;
         stats_.last_snapshot_lsn = job->meta.lsn;
         stats_.last_snapshot_seconds =
-            job->serialize_seconds + Seconds(SteadyClock::now() - t0);
+            job->serialize_seconds + Seconds(BootClock::now() - t0);
         stats_.last_snapshot_pause_seconds = job->serialize_seconds;
         stats_.last_snapshot_bytes =
             snapshot::kHeaderSize + job->engine.size() + job->dedupe.size();

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "protocol/result.h"
+#include "storage/boot_clock.h"
 #include "storage/clock.h"
 #include "storage/dedupe_table.h"
 #include "storage/engine.h"
@@ -181,7 +182,7 @@ class Journal {
   void WriterLoop();
   void ProcessGroup(std::vector<Op>& group);
   void SyncOrDie();
-  void MaybeSweep(std::chrono::steady_clock::time_point now);
+  void MaybeSweep(BootClock::time_point now);
   void TakeSnapshot(bool wait_if_busy);  // writer thread
   void SnapshotLoop();
   int64_t NextTime();
@@ -211,10 +212,12 @@ class Journal {
   // Writer-thread state.
   uint64_t next_lsn_;
   int64_t last_time_ms_;
-  std::chrono::steady_clock::time_point next_sync_;
-  std::chrono::steady_clock::time_point next_probe_;
-  std::chrono::steady_clock::time_point next_sweep_;
-  std::chrono::steady_clock::time_point next_snapshot_;
+  // Schedules, on BootClock (CLOCK_BOOTTIME): a wall-clock step neither
+  // fires them in a burst nor stalls them (RELIABILITY.md F6).
+  BootClock::time_point next_sync_;
+  BootClock::time_point next_probe_;
+  BootClock::time_point next_sweep_;
+  BootClock::time_point next_snapshot_;
   uint32_t next_sweep_shard_ = 0;
   std::string group_buf_;
   std::vector<wal::ItemOutcome> outcomes_;

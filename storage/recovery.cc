@@ -3,6 +3,7 @@
 #include <chrono>
 #include <sstream>
 
+#include "storage/boot_clock.h"
 #include "storage/snapshot.h"
 #include "storage/wal_record.h"
 
@@ -155,7 +156,7 @@ std::string RecoveryReport::Summary() const {
 }
 
 Result<Recovered> Recover(const RecoveryOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = BootClock::now();
   FileSystem* fs = options.fs;
   const std::string wal_dir = WalDir(options.data_dir);
   const std::string snap_dir = SnapshotDir(options.data_dir);
@@ -326,8 +327,7 @@ Result<Recovered> Recover(const RecoveryOptions& options) {
   if (!left.ok()) return left.status();
   out.segments = std::move(*left);
   report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-          .count();
+      std::chrono::duration<double>(BootClock::now() - started).count();
   return out;
 }
 

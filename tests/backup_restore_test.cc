@@ -31,7 +31,7 @@ class BackupRestoreTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   static proto::Response Run(InProcessServer& server, proto::Request r) {
-    return server.service().HandleSync(r, std::chrono::steady_clock::now());
+    return server.service().HandleSync(r, BootClock::now());
   }
   static void Add(InProcessServer& server, const std::string& key, int n) {
     proto::AddRequest add;

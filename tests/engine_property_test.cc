@@ -269,8 +269,7 @@ proto::Response Call(Service& service, const proto::Request& request) {
   // The wire round trip a real connection does.
   Result<proto::Request> decoded = DecodeRequest(EncodeRequest(request));
   EXPECT_TRUE(decoded.ok()) << decoded.status().ToString();
-  proto::Response response =
-      service.HandleSync(*decoded, std::chrono::steady_clock::now());
+  proto::Response response = service.HandleSync(*decoded, BootClock::now());
   Result<proto::Response> back = DecodeResponse(EncodeResponse(response));
   EXPECT_TRUE(back.ok()) << back.status().ToString();
   return *back;

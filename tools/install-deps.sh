@@ -15,6 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libedit-dev tmux
+  iproute2  # ip netns, veth and ss: tests/default_bind_netns_test.sh (S1)
   faketime  # D8: replay under a shifted clock (tests/crash)
   python3-crc32c  # independent CRC-32C oracle for storage/crc32c_test
   python3-prometheus-client  # parses /metrics in tests/metrics_test.py

@@ -1,6 +1,6 @@
 // tally: the operator CLI, modelled on redis-cli.
 //
-//   tally [-h host] [-p port] [-t seconds] [--json] [--token T |
+//   tally [-h host] [-p port | -s socket] [-t seconds] [--json] [--token T |
 //         --token_file F] [COMMAND args...]
 //   tally token new <id> <reader|writer|admin> [key-prefix...]
 //
@@ -53,10 +53,10 @@ tally::proto::Response ToResponse(
   return std::move(result.value);
 }
 
-tally::ClientOptions CliClientOptions(const std::string& host, uint16_t port,
+tally::ClientOptions CliClientOptions(const tally::Endpoint& endpoint,
                                       double timeout_seconds) {
   tally::ClientOptions options;
-  options.endpoints = {tally::Endpoint{.host = host, .port = port}};
+  options.endpoints = {endpoint};
   const auto timeout = std::chrono::microseconds(
       std::llround(std::max(timeout_seconds, 0.001) * 1e6));
   options.default_timeout = timeout;
@@ -303,6 +303,10 @@ int main(int argc, char** argv) {
   app.add_option("-p,--port", port, "Server TCP port")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
+  std::string unix_socket;
+  app.add_option("-s,--socket", unix_socket,
+                 "Server Unix socket (tallyd --unix_socket), as redis-cli "
+                 "-s; overrides -h and -p, and is never TLS");
   app.add_flag("--json", json,
                "Print every reply as one JSON object on one line");
   app.add_option("-t,--timeout", timeout_seconds,
@@ -347,12 +351,20 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  const tally::Endpoint endpoint{
+      .host = unix_socket.empty() ? host : "unix:" + unix_socket, .port = port};
   tally::ClientOptions client_options =
-      CliClientOptions(host, port, timeout_seconds);
+      CliClientOptions(endpoint, timeout_seconds);
   client_options.auth_token = std::move(*auth_token);
   // Any --tls_* option implies --tls: never fall back to plaintext silently.
   tls.enabled = tls.enabled || !tls.ca_file.empty() ||
                 !tls.server_name.empty() || !tls.cert_file.empty();
+  if (tls.enabled && !unix_socket.empty()) {
+    // The library would connect in plaintext; an operator asking for TLS
+    // must not get that silently.
+    std::cerr << "tally: -s (a Unix socket) is never TLS; drop --tls*\n";
+    return 2;
+  }
   client_options.tls = tls;
   tally::Client client(std::move(client_options));
 
@@ -370,7 +382,7 @@ int main(int argc, char** argv) {
   if (isatty(STDIN_FILENO) != 0) {
     const FormatOptions format{.json = json, .one_line = false, .chart = !json};
     return tally::cli::RunRepl(
-        {.prompt = host + ":" + std::to_string(port) + "> ",
+        {.prompt = tally::EndpointName(endpoint) + "> ",
          .history_file = tally::cli::HistoryFilePath()},
         [&](const tally::proto::Request& request) {
           if (tally::cli::IsMonitor(request)) {

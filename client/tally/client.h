@@ -52,10 +52,22 @@ using ClientClock = std::chrono::steady_clock;
 // Aggregate masks for Batch::Query are proto::kAgg*Bit (0 = everything the
 // key's policy tracks).
 
+// A server to connect to: host and port over TCP, or, when host is
+// "unix:PATH", the Unix-domain socket at PATH (tallyd --unix_socket; port is
+// then unused). No host name starts with "unix:", so the spelling is
+// unambiguous, and in a URI (ClientOptions::FromUri) it is the same.
+//   Endpoint{.host = "unix:/run/tally/tally.sock"}
+// Over a Unix socket TLS is never used, whatever TlsOptions say: tallyd does
+// not speak it there, and the socket's 0700 directory is the access
+// control. Auth tokens are sent as over TCP.
 struct Endpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 7379;
 };
+
+// "host:port", or "unix:PATH" for a Unix socket: how errors, metrics and
+// the CLI name an endpoint.
+std::string EndpointName(const Endpoint& endpoint);
 
 // Reads only (and adds whose items all carry ids). gRPC-style backoff:
 // delay_n = min(max, initial * multiplier^n) * (1 +- jitter), never past the
@@ -143,6 +155,8 @@ struct ClientOptions {
 
   // "tally://h1:7379,h2:7380?timeout=5ms&connect_timeout=100ms&pool_size=2
   //  &max_in_flight=1024&retries=3&fallback=error|default|last_known"
+  // A host "unix:/absolute/path" is a Unix socket (a path with ',' or '?'
+  // cannot be written in a URI: set Endpoint::host instead).
   static Result<ClientOptions> FromUri(std::string_view uri);
 };
 

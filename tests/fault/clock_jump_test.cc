@@ -1,7 +1,8 @@
 // F6 clock jumps (RELIABILITY.md 3.3, Jepsen bump/strobe): a real tallyd
 // runs under libfaketime with FAKETIME_TIMESTAMP_FILE + FAKETIME_NO_CACHE, so
-// the test moves its wall clock at run time (CLOCK_MONOTONIC is left alone,
-// FAKETIME_DONT_FAKE_MONOTONIC, as NTP and operators leave it alone): 0,
+// the test moves its wall clock at run time (CLOCK_MONOTONIC and
+// CLOCK_BOOTTIME are left alone, FAKETIME_DONT_FAKE_MONOTONIC, as NTP and
+// operators leave them alone): 0,
 // -1 h, +1 h, +1 day, then +-262 s strobes every 100 ms around +1 day, under
 // adds at the server's time (time_ms = 0) and at client-supplied times (some
 // deliberately outside the policy's [now - lateness, now + skew]).
@@ -10,20 +11,27 @@
 // corrupted, nothing negative); every rejection is TIME_OUT_OF_RANGE and
 // their number equals INFO's rejected_time_out_of_range; the server's time
 // as applied to time_ms = 0 adds never goes backwards on a connection; the
-// interval-fsync timer keeps firing in every phase (it runs on the monotonic
-// clock); and D8: a kill -9 and a full WAL replay, without and then under a
-// shifted clock, give the live digests.
-// Skips when libfaketime is missing, and where it cannot run (jemalloc
-// builds deadlock at start, as in replay_determinism_test). ~20 s.
-// TALLYD: the server binary; TALLY_SEED replays.
+// interval-fsync timer keeps firing in every phase (it runs on BootClock,
+// CLOCK_BOOTTIME); and D8: a kill -9 and a full WAL replay, without and then
+// under a shifted clock, give the live digests. A second test times the idle
+// timeout across a +1 day and a -1 h jump: it fires no earlier than its timeout
+// and does not stall (BootClock timers). Skips when libfaketime is missing, and
+// where it cannot run (jemalloc builds deadlock at start, as in
+// replay_determinism_test). ~20 s. TALLYD: the server binary; TALLY_SEED
+// replays.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -378,6 +386,141 @@ TEST_F(ClockJumpTest, JumpsAndStrobesLoseNothingAndTimeNeverGoesBack) {
   EXPECT_EQ(replayed, live);
   if (!clash_) {
     EXPECT_EQ(replayed_shifted, live);
+  }
+}
+
+// A TCP connection to tallyd on loopback; -1 on failure.
+int ConnectTo(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Seconds from `started` until tallyd closes `fd` (EOF or a reset; a reply
+// before the close is read and dropped). -1: still open after `limit`.
+double SecondsUntilClosed(int fd, SteadyClock::time_point started,
+                          std::chrono::seconds limit) {
+  struct timeval tv = {static_cast<time_t>(limit.count()), 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
+    if (n < 0 && errno == EINTR) continue;
+    return std::chrono::duration<double>(SteadyClock::now() - started).count();
+  }
+}
+
+// The connection timers across wall-clock jumps. Each phase opens two
+// connections at the real clock: one that sends the first byte of a frame
+// and nothing more (the frame deadline, 1 s), one that sends nothing (the
+// idle timeout, 2 s); then it moves tallyd's CLOCK_REALTIME by +1 day (a
+// timer on the wall clock would fire at once: the frame deadline's wake-up
+// would find both due and close the idle connection a second early, the
+// burst) or by -1 h (a timer on the wall clock would wait an hour: the
+// stall), and times both closes on the test's steady_clock. Each must come
+// no earlier than its limit (exact: tallyd starts counting after `started`)
+// and within a generous 60 s. The timers are on BootClock (CLOCK_BOOTTIME),
+// so neither happens. Under FAKETIME_DONT_FAKE_MONOTONIC=1 libfaketime
+// leaves CLOCK_MONOTONIC and CLOCK_BOOTTIME alone (libfaketime 0.9.10 fakes
+// CLOCK_BOOTTIME together with CLOCK_MONOTONIC when that is unset, and then
+// this test fails), so it proves that no timer reads CLOCK_REALTIME; what
+// BOOTTIME adds over MONOTONIC (counting suspended time) needs a suspend
+// to show.
+TEST_F(ClockJumpTest, ConnectionTimersFireOnTimeAcrossWallClockJumps) {
+  constexpr int kFrameSeconds = 1, kIdleSeconds = 2;
+  start_.flags.push_back("--frame_timeout_ms=" +
+                         std::to_string(kFrameSeconds * 1000));
+  start_.flags.push_back("--idle_timeout_s=" + std::to_string(kIdleSeconds));
+  SetOffset(offset_file_, "+0");
+  TallydProcess server;
+  if (!StartUnderFaketime(server, "", std::chrono::seconds(10))) {
+    if (clash_) {
+      GTEST_SKIP() << "libfaketime deadlocks with jemalloc before main; run "
+                      "this test in a build without jemalloc (tools/build.sh "
+                      "asan or tsan)";
+    }
+    return;
+  }
+  const uint16_t port = server.port();
+  SetOffset(offset_file_, "+1h");
+  ASSERT_GT(InfoInt(port, "server", "server_time_ms") - RealNowMs(), 3'000'000)
+      << "libfaketime did not move tallyd's clock at run time";
+  SetOffset(offset_file_, "+0");
+
+  struct Phase {
+    const char* offset;
+    double frame_closed_after = -1, idle_closed_after = -1;
+  };
+  std::vector<Phase> phases = {{"+1d"}, {"-1h"}};
+  for (Phase& phase : phases) {
+    SetOffset(offset_file_, "+0");
+    const int64_t idle_before = InfoInt(port, "limits", "closed_idle_timeout");
+    const int64_t frame_before =
+        InfoInt(port, "limits", "closed_frame_timeout");
+    const auto started = SteadyClock::now();
+    const int partial = ConnectTo(port);
+    ASSERT_GE(partial, 0) << std::strerror(errno);
+    ASSERT_EQ(send(partial, "T", 1, 0), 1);  // the magic's first byte
+    const int idle = ConnectTo(port);
+    ASSERT_GE(idle, 0) << std::strerror(errno);
+    // Jump once tallyd has both (their clocks started at accept and at the
+    // byte): INFO's own connection is the third.
+    for (int i = 0;
+         i < 250 && InfoInt(port, "clients", "connected_clients") < 3; ++i) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    SetOffset(offset_file_, phase.offset);  // tallyd's wall clock jumps
+    phase.frame_closed_after =
+        SecondsUntilClosed(partial, started, std::chrono::seconds(60));
+    phase.idle_closed_after =
+        SecondsUntilClosed(idle, started, std::chrono::seconds(60));
+    close(partial);
+    close(idle);
+    SetOffset(offset_file_, "+0");
+    EXPECT_EQ(InfoInt(port, "limits", "closed_frame_timeout") - frame_before, 1)
+        << "phase " << phase.offset;
+    EXPECT_EQ(InfoInt(port, "limits", "closed_idle_timeout") - idle_before, 1)
+        << "phase " << phase.offset;
+  }
+  ASSERT_TRUE(server.running()) << "tallyd died under clock jumps";
+  server.Kill9();
+
+  std::string line;
+  for (const Phase& p : phases) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " %s: frame %.2f s, idle %.2f s;", p.offset,
+                  p.frame_closed_after, p.idle_closed_after);
+    line += buf;
+  }
+  std::printf(
+      "[ figures ] F6 frame deadline %d s and idle timeout %d s, closed after "
+      "(wall clock jumped after connect):%s\n",
+      kFrameSeconds, kIdleSeconds, line.c_str());
+  for (const Phase& p : phases) {
+    if (p.frame_closed_after == -1) {
+      ADD_FAILURE() << "the frame deadline stalled after a jump of "
+                    << p.offset;
+    } else {
+      EXPECT_GE(p.frame_closed_after, kFrameSeconds)
+          << "the frame deadline fired early after a jump of " << p.offset;
+    }
+    if (p.idle_closed_after == -1) {
+      ADD_FAILURE() << "the idle timeout stalled after a jump of " << p.offset;
+    } else {
+      EXPECT_GE(p.idle_closed_after, kIdleSeconds)
+          << "the idle timeout fired early (in a burst) after a jump of "
+          << p.offset;
+    }
   }
 }
 

@@ -35,7 +35,10 @@ if timeout 30 "$tallyd" --allow_root --unsafe_no_wal --port=0 --tls_key_file="$p
 fi
 grep -q -- "--tls_cert_file" "$work/nocert.out" || { cat "$work/nocert.out"; fail "no fix named"; }
 
-# A mutual-TLS tallyd.
+# A mutual-TLS tallyd. The output file exists before it starts: a
+# background command's redirection happens in the child, so the polling
+# below could otherwise read before the file is created.
+: >"$work/tallyd.out"
 "$tallyd" --allow_root --unsafe_no_wal --port=0 --tls_cert_file="$pki/server.pem" --tls_key_file="$pki/server.key" \
   --tls_client_ca_file="$pki/ca.pem" --tls_require_client_cert --tls_handshake_timeout_ms=5000 \
   >"$work/tallyd.out" 2>"$work/tallyd.err" &
