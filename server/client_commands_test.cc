@@ -342,9 +342,9 @@ TEST(ClientCommandsTest, WithTokensListShowsTheTokenAndAuthIsNeverShown) {
     }
   }
   // A connection that has only authenticated shows its token at once.
-  TestClient c(server.port());
-  ASSERT_EQ(c.Call(login).code, Code::kOk);
-  const std::string again = a.Admin({"CLIENT", "LIST"}).text;
+  RawConnection c(server.port());
+  ASSERT_EQ(Call(c, login).code, Code::kOk);
+  const std::string again = Admin(a, {"CLIENT", "LIST"}).text;
   size_t shown = 0;
   for (size_t at = again.find("user=ops"); at != std::string::npos;
        at = again.find("user=ops", at + 1)) {
