@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/asio.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -36,7 +35,6 @@
 
 namespace tally::security_test {
 
-namespace asio = boost::asio;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 using test::RunResult;

@@ -128,29 +128,14 @@ TEST_F(SecurityTest, S1DefaultBindIsLoopbackOnly) {
   std::printf("S1: ss -Hltn sport = :%s\n%s", port.c_str(), ss.out.c_str());
   if (!ipv6) return;
   // A request over [::1].
-  asio::io_context io;
-  asio::ip::tcp::socket v6_socket(io);
-  boost::system::error_code ec;
-  v6_socket.connect({asio::ip::make_address("::1"), server_->port()}, ec);
-  ASSERT_FALSE(ec) << ec.message();
-  proto::Request ping;
-  ping.body = proto::PingRequest{};
-  std::vector<uint8_t> frame;
-  AppendFrame(&frame, FrameKind::kRequest, 7, EncodeRequest(ping));
-  asio::write(v6_socket, asio::buffer(frame), ec);
-  ASSERT_FALSE(ec) << ec.message();
-  FrameDecoder decoder(kDefaultMaxFrameBody, FrameKind::kResponse);
-  std::optional<Frame> reply;
-  while (!reply && !ec) {
-    std::span<uint8_t> room = decoder.Prepare(4096);
-    decoder.Commit(
-        v6_socket.read_some(asio::buffer(room.data(), room.size()), ec));
-    Result<std::optional<Frame>> next = decoder.Next();
-    ASSERT_TRUE(next.ok());
-    reply = *next;
-  }
-  ASSERT_TRUE(reply.has_value()) << ec.message();
-  EXPECT_EQ(reply->header.request_id, 7u);
+  test::RawConnection over_v6(server_->port(), {.host = "::1"});
+  ASSERT_TRUE(over_v6.ok());
+  ASSERT_TRUE(over_v6.Send(7, test::Req(proto::PingRequest{})));
+  std::optional<test::Reply> reply = over_v6.Receive();
+  ASSERT_NE(over_v6.end(), test::ReceiveEnd::kBadFrame)
+      << over_v6.error().ToString();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->request_id, 7u);
 }
 
 // S3: the limits before AUTH.
