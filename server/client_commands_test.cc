@@ -1,11 +1,11 @@
 // CLIENT, SLOWLOG and MONITOR through a real server (InProcessServer on
-// loopback, a port it picks) and blocking sockets: what an operator sees,
-// end to end. No timing: every wait is for a frame, and "nothing arrived"
-// is shown by the next frame being the reply to a later request.
+// loopback, a port it picks) and blocking sockets
+// (tests/support/raw_connection.h): what an operator sees, end to end. No
+// timing: every wait is for a frame, and "nothing arrived" is shown by the
+// next frame being the reply to a later request.
 
 #include <gtest/gtest.h>
 
-#include <boost/asio.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -16,75 +16,49 @@
 #include "protocol/frame.h"
 #include "server/auth.h"
 #include "server/in_process_server.h"
+#include "tests/support/raw_connection.h"
 
 namespace tally {
 namespace {
 
-namespace asio = boost::asio;
-using asio::ip::tcp;
 using proto::AdminReply;
+using test::RawConnection;
+using test::ReceiveEnd;
+using test::Reply;
 
 constexpr std::string_view kAdminSecret = "0123456789abcdef0123456789abcdef";
 
-class TestClient {
- public:
-  explicit TestClient(uint16_t port) : socket_(io_) {
-    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  }
-  void Send(uint64_t id, const proto::Request& request) {
-    std::vector<uint8_t> out;
-    AppendFrame(&out, FrameKind::kRequest, id, EncodeRequest(request));
-    asio::write(socket_, asio::buffer(out));
-  }
-  // The next frame, or nullopt once the server closed the connection.
-  std::optional<std::pair<uint64_t, proto::Response>> Receive() {
-    for (;;) {
-      Result<std::optional<Frame>> next = decoder_.Next();
-      if (!next.ok()) return std::nullopt;
-      if (next->has_value()) {
-        Result<proto::Response> response = DecodeResponse((*next)->body);
-        EXPECT_TRUE(response.ok()) << response.status().ToString();
-        if (!response.ok()) return std::nullopt;
-        return std::make_pair((*next)->header.request_id, *response);
-      }
-      std::span<uint8_t> room = decoder_.Prepare(64 << 10);
-      boost::system::error_code ec;
-      size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
-      decoder_.Commit(ec ? 0 : n);
-      if (ec) return std::nullopt;
-    }
-  }
-  proto::Response Call(const proto::Request& request) {
-    Send(++id_, request);
-    auto reply = Receive();
-    EXPECT_TRUE(reply.has_value());
-    if (!reply) return proto::Response::Error(Status(Code::kUnavailable, ""));
-    EXPECT_EQ(reply->first, id_);
-    return reply->second;
-  }
-  // An admin command's reply; fails the test on an error.
-  AdminReply Admin(std::vector<std::string> args) {
-    proto::Request r;
-    r.body = proto::AdminRequest{.args = std::move(args)};
-    proto::Response response = Call(r);
-    EXPECT_EQ(response.code, Code::kOk) << response.message;
-    const auto* result = std::get_if<proto::AdminResult>(&response.body);
-    return result ? result->reply : AdminReply::Nil();
-  }
-  proto::Response Add(std::string key) {
-    proto::Request r;
-    r.body = proto::AddRequest{.items = {{.key = std::move(key)}}};
-    return Call(r);
-  }
-  uint64_t last_id() const { return id_; }
-  uint64_t next_id() { return ++id_; }
+// The next frame, or nullopt once the server closed the connection; a frame
+// whose body is not a Response fails the test.
+std::optional<Reply> Receive(RawConnection& c) {
+  std::optional<Reply> reply = c.Receive();
+  EXPECT_NE(c.end(), ReceiveEnd::kBadResponse) << c.error().ToString();
+  return reply;
+}
 
- private:
-  asio::io_context io_;
-  tcp::socket socket_;
-  FrameDecoder decoder_{kDefaultMaxFrameBody, FrameKind::kResponse};
-  uint64_t id_ = 0;
-};
+// The reply to `request`; none (or another request's) fails the test.
+proto::Response Call(RawConnection& c, const proto::Request& request) {
+  std::optional<proto::Response> response = c.Call(request);
+  EXPECT_TRUE(response.has_value()) << "no reply to request " << c.last_id();
+  if (!response) return proto::Response::Error(Status(Code::kUnavailable, ""));
+  return *std::move(response);
+}
+
+// An admin command's reply; fails the test on an error.
+AdminReply Admin(RawConnection& c, std::vector<std::string> args) {
+  proto::Request r;
+  r.body = proto::AdminRequest{.args = std::move(args)};
+  proto::Response response = Call(c, r);
+  EXPECT_EQ(response.code, Code::kOk) << response.message;
+  const auto* result = std::get_if<proto::AdminResult>(&response.body);
+  return result ? result->reply : AdminReply::Nil();
+}
+
+proto::Response Add(RawConnection& c, std::string key) {
+  proto::Request r;
+  r.body = proto::AddRequest{.items = {{.key = std::move(key)}}};
+  return Call(c, r);
+}
 
 proto::Request AdminRequest(std::vector<std::string> args) {
   proto::Request r;
@@ -128,19 +102,19 @@ InProcessServerOptions Options() {
 TEST(ClientCommandsTest, ListShowsEachConnectionWithItsNameAndLastCommand) {
   InProcessServer server(Options());
   ASSERT_TRUE(server.status().ok()) << server.status().ToString();
-  TestClient a(server.port());
-  TestClient b(server.port());
-  const int64_t id_a = a.Admin({"CLIENT", "ID"}).integer;
-  EXPECT_EQ(a.Admin({"CLIENT", "GETNAME"}), AdminReply::Nil());
-  EXPECT_EQ(a.Admin({"CLIENT", "SETNAME", "engine-1"}),
+  RawConnection a(server.port());
+  RawConnection b(server.port());
+  const int64_t id_a = Admin(a, {"CLIENT", "ID"}).integer;
+  EXPECT_EQ(Admin(a, {"CLIENT", "GETNAME"}), AdminReply::Nil());
+  EXPECT_EQ(Admin(a, {"CLIENT", "SETNAME", "engine-1"}),
             AdminReply::StatusWord("OK"));
-  EXPECT_EQ(a.Admin({"client", "getname"}), AdminReply::Text("engine-1"));
-  ASSERT_EQ(a.Add("user:1").code, Code::kOk);
-  const int64_t id_b = b.Admin({"CLIENT", "ID"}).integer;
+  EXPECT_EQ(Admin(a, {"client", "getname"}), AdminReply::Text("engine-1"));
+  ASSERT_EQ(Add(a, "user:1").code, Code::kOk);
+  const int64_t id_b = Admin(b, {"CLIENT", "ID"}).integer;
   EXPECT_GE(id_a, 1);
   EXPECT_NE(id_a, id_b);
 
-  std::vector<std::string> lines = Lines(b.Admin({"CLIENT", "LIST"}));
+  std::vector<std::string> lines = Lines(Admin(b, {"CLIENT", "LIST"}));
   ASSERT_EQ(lines.size(), 2u);
   const std::string& la = lines[0];  // by id
   EXPECT_EQ(Field(la, "id"), std::to_string(id_a));
@@ -159,40 +133,43 @@ TEST(ClientCommandsTest, ListShowsEachConnectionWithItsNameAndLastCommand) {
 TEST(ClientCommandsTest, KillByIdAndAddrClosesThoseConnections) {
   InProcessServer server(Options());
   ASSERT_TRUE(server.status().ok());
-  TestClient victim(server.port());
-  TestClient other(server.port());
-  TestClient admin(server.port());
-  const int64_t victim_id = victim.Admin({"CLIENT", "ID"}).integer;
-  const std::vector<std::string> lines = Lines(admin.Admin({"CLIENT", "LIST"}));
+  RawConnection victim(server.port());
+  RawConnection other(server.port());
+  RawConnection admin(server.port());
+  const int64_t victim_id = Admin(victim, {"CLIENT", "ID"}).integer;
+  const std::vector<std::string> lines =
+      Lines(Admin(admin, {"CLIENT", "LIST"}));
   ASSERT_EQ(lines.size(), 3u);
   const std::string other_addr = Field(lines[1], "addr");
 
   // The victim pipelines writes it never reads: they are dropped with it.
   proto::Request add;
   add.body = proto::AddRequest{.items = {{.key = "k"}}};
-  for (int i = 0; i < 200; ++i) victim.Send(victim.next_id(), add);
-  EXPECT_EQ(admin.Admin({"CLIENT", "KILL", "ID", std::to_string(victim_id)}),
-            AdminReply::Integer(1));
-  while (victim.Receive()) {
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(victim.Send(victim.next_id(), add));
   }
-  EXPECT_EQ(admin.Admin({"CLIENT", "KILL", "ADDR", other_addr}),
+  EXPECT_EQ(Admin(admin, {"CLIENT", "KILL", "ID", std::to_string(victim_id)}),
             AdminReply::Integer(1));
-  EXPECT_FALSE(other.Receive().has_value());
-  EXPECT_EQ(admin.Admin({"CLIENT", "KILL", "ID", "999999"}),
+  while (Receive(victim)) {
+  }
+  EXPECT_EQ(Admin(admin, {"CLIENT", "KILL", "ADDR", other_addr}),
+            AdminReply::Integer(1));
+  EXPECT_FALSE(Receive(other).has_value());
+  EXPECT_EQ(Admin(admin, {"CLIENT", "KILL", "ID", "999999"}),
             AdminReply::Integer(0));
-  EXPECT_EQ(admin.Call(Ping()).code, Code::kOk);  // the server carries on
+  EXPECT_EQ(Call(admin, Ping()).code, Code::kOk);  // the server carries on
 
   // Killing oneself: the reply first, then the close.
-  const int64_t self = admin.Admin({"CLIENT", "ID"}).integer;
-  EXPECT_EQ(admin.Admin({"CLIENT", "KILL", "ID", std::to_string(self)}),
+  const int64_t self = Admin(admin, {"CLIENT", "ID"}).integer;
+  EXPECT_EQ(Admin(admin, {"CLIENT", "KILL", "ID", std::to_string(self)}),
             AdminReply::Integer(1));
-  EXPECT_FALSE(admin.Receive().has_value());
+  EXPECT_FALSE(Receive(admin).has_value());
 
-  TestClient last(server.port());
+  RawConnection last(server.port());
   // Closed connections leave the list once their strand has closed them.
   std::vector<std::string> now;
   do {
-    now = Lines(last.Admin({"CLIENT", "LIST"}));
+    now = Lines(Admin(last, {"CLIENT", "LIST"}));
   } while (now.size() != 1);
   EXPECT_EQ(Field(now[0], "cmd"), "client");
 }
@@ -202,12 +179,13 @@ TEST(ClientCommandsTest, SlowlogWithThresholdZeroKeepsEveryRequest) {
   options.server.slowlog = {.log_slower_than_us = 0, .max_len = 4};
   InProcessServer server(options);
   ASSERT_TRUE(server.status().ok());
-  TestClient a(server.port());
-  a.Admin({"CLIENT", "SETNAME", "producer"});
-  ASSERT_EQ(a.Add("slow:key").code, Code::kOk);  // answered by the journal
-  const std::string addr = Field(Lines(a.Admin({"CLIENT", "LIST"}))[0], "addr");
+  RawConnection a(server.port());
+  Admin(a, {"CLIENT", "SETNAME", "producer"});
+  ASSERT_EQ(Add(a, "slow:key").code, Code::kOk);  // answered by the journal
+  const std::string addr =
+      Field(Lines(Admin(a, {"CLIENT", "LIST"}))[0], "addr");
 
-  const AdminReply log = a.Admin({"SLOWLOG", "GET", "2"});
+  const AdminReply log = Admin(a, {"SLOWLOG", "GET", "2"});
   ASSERT_EQ(log.elements.size(), 2u);
   const AdminReply& list = log.elements[0];  // newest first
   const AdminReply& add = log.elements[1];
@@ -221,10 +199,10 @@ TEST(ClientCommandsTest, SlowlogWithThresholdZeroKeepsEveryRequest) {
   EXPECT_EQ(list.elements[0].integer, add.elements[0].integer + 1);
   EXPECT_EQ(list.elements[3], AdminReply::Array({AdminReply::Text("CLIENT"),
                                                  AdminReply::Text("LIST")}));
-  EXPECT_EQ(a.Admin({"SLOWLOG", "LEN"}), AdminReply::Integer(4));  // max_len
-  EXPECT_EQ(a.Admin({"SLOWLOG", "RESET"}), AdminReply::StatusWord("OK"));
+  EXPECT_EQ(Admin(a, {"SLOWLOG", "LEN"}), AdminReply::Integer(4));  // max_len
+  EXPECT_EQ(Admin(a, {"SLOWLOG", "RESET"}), AdminReply::StatusWord("OK"));
   // The RESET itself is logged once it has run, as in Redis.
-  EXPECT_EQ(a.Admin({"SLOWLOG", "LEN"}), AdminReply::Integer(1));
+  EXPECT_EQ(Admin(a, {"SLOWLOG", "LEN"}), AdminReply::Integer(1));
 }
 
 TEST(ClientCommandsTest, SlowlogSettingsChangeWithConfigSet) {
@@ -232,55 +210,57 @@ TEST(ClientCommandsTest, SlowlogSettingsChangeWithConfigSet) {
   options.server.slowlog = {.log_slower_than_us = 0, .max_len = 128};
   InProcessServer server(options);
   ASSERT_TRUE(server.status().ok());
-  TestClient a(server.port());
-  AdminReply got = a.Admin({"CONFIG", "GET", "slowlog_*"});
+  RawConnection a(server.port());
+  AdminReply got = Admin(a, {"CONFIG", "GET", "slowlog_*"});
   AdminReply want = AdminReply::Map();
   want.Put("slowlog_log_slower_than_us", AdminReply::Text("0"))
       .Put("slowlog_max_len", AdminReply::Text("128"));
   EXPECT_EQ(got, want);
-  EXPECT_EQ(a.Admin({"CONFIG", "SET", "slowlog_log_slower_than_us", "-1"}),
+  EXPECT_EQ(Admin(a, {"CONFIG", "SET", "slowlog_log_slower_than_us", "-1"}),
             AdminReply::StatusWord("OK"));
-  EXPECT_EQ(a.Admin({"SLOWLOG", "RESET"}), AdminReply::StatusWord("OK"));
-  ASSERT_EQ(a.Add("k").code, Code::kOk);
-  EXPECT_EQ(a.Admin({"SLOWLOG", "LEN"}), AdminReply::Integer(0));  // off
+  EXPECT_EQ(Admin(a, {"SLOWLOG", "RESET"}), AdminReply::StatusWord("OK"));
+  ASSERT_EQ(Add(a, "k").code, Code::kOk);
+  EXPECT_EQ(Admin(a, {"SLOWLOG", "LEN"}), AdminReply::Integer(0));  // off
   EXPECT_EQ(
-      a.Call(AdminRequest({"CONFIG", "SET", "slowlog_max_len", "-5"})).code,
+      Call(a, AdminRequest({"CONFIG", "SET", "slowlog_max_len", "-5"})).code,
       Code::kInvalidArgument);
-  EXPECT_EQ(a.Admin({"CONFIG", "SET", "slowlog_max_len", "2",
-                     "slowlog_log_slower_than_us", "0"}),
+  EXPECT_EQ(Admin(a, {"CONFIG", "SET", "slowlog_max_len", "2",
+                      "slowlog_log_slower_than_us", "0"}),
             AdminReply::StatusWord("OK"));
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(a.Add("k").code, Code::kOk);
-  EXPECT_EQ(a.Admin({"SLOWLOG", "LEN"}), AdminReply::Integer(2));
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(Add(a, "k").code, Code::kOk);
+  EXPECT_EQ(Admin(a, {"SLOWLOG", "LEN"}), AdminReply::Integer(2));
 }
 
 TEST(ClientCommandsTest, MonitorStreamsOtherClientsRequestsMatchingItsGlob) {
   InProcessServer server(Options());
   ASSERT_TRUE(server.status().ok());
-  TestClient monitor(server.port());
-  TestClient sampled_out(server.port());
-  TestClient producer(server.port());
-  const int64_t producer_id = producer.Admin({"CLIENT", "ID"}).integer;
+  RawConnection monitor(server.port());
+  RawConnection sampled_out(server.port());
+  RawConnection producer(server.port());
+  const int64_t producer_id = Admin(producer, {"CLIENT", "ID"}).integer;
 
   const uint64_t stream_id = monitor.next_id();
-  monitor.Send(stream_id, AdminRequest({"MONITOR", "MATCH", "user:*"}));
-  auto ok = monitor.Receive();
+  ASSERT_TRUE(
+      monitor.Send(stream_id, AdminRequest({"MONITOR", "MATCH", "user:*"})));
+  auto ok = Receive(monitor);
   ASSERT_TRUE(ok.has_value());
-  EXPECT_EQ(ok->first, stream_id);
-  EXPECT_EQ(std::get<proto::AdminResult>(ok->second.body).reply,
+  EXPECT_EQ(ok->request_id, stream_id);
+  EXPECT_EQ(std::get<proto::AdminResult>(ok->response.body).reply,
             AdminReply::StatusWord("OK"));
   const uint64_t silent_id = sampled_out.next_id();
-  sampled_out.Send(silent_id, AdminRequest({"MONITOR", "SAMPLE", "0"}));
-  ASSERT_TRUE(sampled_out.Receive().has_value());
+  ASSERT_TRUE(
+      sampled_out.Send(silent_id, AdminRequest({"MONITOR", "SAMPLE", "0"})));
+  ASSERT_TRUE(Receive(sampled_out).has_value());
 
-  ASSERT_EQ(producer.Add("card:1").code, Code::kOk);
-  ASSERT_EQ(producer.Add("user:1").code, Code::kOk);
-  ASSERT_EQ(producer.Add("user:2").code, Code::kOk);
+  ASSERT_EQ(Add(producer, "card:1").code, Code::kOk);
+  ASSERT_EQ(Add(producer, "user:1").code, Code::kOk);
+  ASSERT_EQ(Add(producer, "user:2").code, Code::kOk);
   for (const char* key : {"user:1", "user:2"}) {
-    auto event = monitor.Receive();
+    auto event = Receive(monitor);
     ASSERT_TRUE(event.has_value());
-    EXPECT_EQ(event->first, stream_id);
+    EXPECT_EQ(event->request_id, stream_id);
     const std::string line =
-        std::get<proto::AdminResult>(event->second.body).reply.text;
+        std::get<proto::AdminResult>(event->response.body).reply.text;
     const std::string tail =
         " [" + std::to_string(producer_id) + " 127.0.0.1:";  // then the port
     EXPECT_NE(line.find(tail), std::string::npos) << line;
@@ -290,14 +270,14 @@ TEST(ClientCommandsTest, MonitorStreamsOtherClientsRequestsMatchingItsGlob) {
   }
   // Requests on a monitor connection are refused; the refusal being the
   // next frame shows that SAMPLE 0 sent no event before it.
-  sampled_out.Send(sampled_out.next_id(), Ping());
-  auto refused = sampled_out.Receive();
+  ASSERT_TRUE(sampled_out.Send(sampled_out.next_id(), Ping()));
+  auto refused = Receive(sampled_out);
   ASSERT_TRUE(refused.has_value());
-  EXPECT_EQ(refused->first, sampled_out.last_id());
-  EXPECT_EQ(refused->second.code, Code::kInvalidArgument);
+  EXPECT_EQ(refused->request_id, sampled_out.last_id());
+  EXPECT_EQ(refused->response.code, Code::kInvalidArgument);
   // The monitors show in CLIENT LIST with flags=O.
   const std::vector<std::string> lines =
-      Lines(producer.Admin({"CLIENT", "LIST"}));
+      Lines(Admin(producer, {"CLIENT", "LIST"}));
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(Field(lines[0], "flags"), "O");
   EXPECT_EQ(Field(lines[2], "flags"), "N");
@@ -308,19 +288,20 @@ TEST(ClientCommandsTest, AMonitorIsNeverClosedAsIdle) {
   options.server.connection.idle_timeout_ms = 50;
   InProcessServer server(options);
   ASSERT_TRUE(server.status().ok());
-  TestClient monitor(server.port());
+  RawConnection monitor(server.port());
   const uint64_t stream_id = monitor.next_id();
-  monitor.Send(stream_id, AdminRequest({"MONITOR", "MATCH", "idle:*"}));
-  ASSERT_TRUE(monitor.Receive().has_value());
+  ASSERT_TRUE(
+      monitor.Send(stream_id, AdminRequest({"MONITOR", "MATCH", "idle:*"})));
+  ASSERT_TRUE(Receive(monitor).has_value());
   // Connected after the MONITOR, so its idle deadline comes later: once it
   // has been closed as idle, the monitor has passed its own.
-  TestClient idle(server.port());
-  EXPECT_FALSE(idle.Receive().has_value());
-  TestClient producer(server.port());
-  ASSERT_EQ(producer.Add("idle:1").code, Code::kOk);
-  auto event = monitor.Receive();
+  RawConnection idle(server.port());
+  EXPECT_FALSE(Receive(idle).has_value());
+  RawConnection producer(server.port());
+  ASSERT_EQ(Add(producer, "idle:1").code, Code::kOk);
+  auto event = Receive(monitor);
   ASSERT_TRUE(event.has_value()) << "the monitor was closed";
-  EXPECT_EQ(event->first, stream_id);
+  EXPECT_EQ(event->request_id, stream_id);
 }
 
 TEST(ClientCommandsTest, WithTokensListShowsTheTokenAndAuthIsNeverShown) {
@@ -339,31 +320,31 @@ TEST(ClientCommandsTest, WithTokensListShowsTheTokenAndAuthIsNeverShown) {
   proto::Request login;
   login.body = proto::AuthRequest{.token = std::string(kAdminSecret)};
 
-  TestClient monitor(server.port());
-  ASSERT_EQ(monitor.Call(login).code, Code::kOk);
+  RawConnection monitor(server.port());
+  ASSERT_EQ(Call(monitor, login).code, Code::kOk);
   const uint64_t stream_id = monitor.next_id();
-  monitor.Send(stream_id, AdminRequest({"MONITOR"}));
-  ASSERT_TRUE(monitor.Receive().has_value());
+  ASSERT_TRUE(monitor.Send(stream_id, AdminRequest({"MONITOR"})));
+  ASSERT_TRUE(Receive(monitor).has_value());
 
-  TestClient a(server.port());
-  ASSERT_EQ(a.Call(login).code, Code::kOk);
-  const std::string list = a.Admin({"CLIENT", "LIST"}).text;
+  RawConnection a(server.port());
+  ASSERT_EQ(Call(a, login).code, Code::kOk);
+  const std::string list = Admin(a, {"CLIENT", "LIST"}).text;
   EXPECT_NE(list.find("user=ops"), std::string::npos) << list;
-  auto event = monitor.Receive();  // the CLIENT LIST, not the AUTH
+  auto event = Receive(monitor);  // the CLIENT LIST, not the AUTH
   ASSERT_TRUE(event.has_value());
   const std::string line =
-      std::get<proto::AdminResult>(event->second.body).reply.text;
+      std::get<proto::AdminResult>(event->response.body).reply.text;
   EXPECT_NE(line.find("\"CLIENT\" \"LIST\""), std::string::npos) << line;
-  for (const AdminReply& entry : a.Admin({"SLOWLOG", "GET", "-1"}).elements) {
+  for (const AdminReply& entry : Admin(a, {"SLOWLOG", "GET", "-1"}).elements) {
     EXPECT_NE(entry.elements[3].elements[0].text, "auth");
     for (const AdminReply& arg : entry.elements[3].elements) {
       EXPECT_EQ(arg.text.find(kAdminSecret), std::string::npos);
     }
   }
   // A connection that has only authenticated shows its token at once.
-  TestClient c(server.port());
-  ASSERT_EQ(c.Call(login).code, Code::kOk);
-  const std::string again = a.Admin({"CLIENT", "LIST"}).text;
+  RawConnection c(server.port());
+  ASSERT_EQ(Call(c, login).code, Code::kOk);
+  const std::string again = Admin(a, {"CLIENT", "LIST"}).text;
   size_t shown = 0;
   for (size_t at = again.find("user=ops"); at != std::string::npos;
        at = again.find("user=ops", at + 1)) {

@@ -1,6 +1,7 @@
 // Process figures for INFO and the Prometheus process_* metrics (the names
 // the official client libraries export): CPU time, resident memory, open
-// file descriptors and start time, read from getrusage and /proc.
+// file descriptors and start time, read from getrusage and /proc. Tests
+// read the same figures (and a child tallyd's CPU time) through here.
 //
 // Thread safety: every function may be called from any thread. Each reads
 // the kernel's figures, so they belong on INFO or a scrape, not a request.
@@ -14,6 +15,9 @@ namespace tally {
 
 // User + system CPU seconds of this process.
 double ProcessCpuSeconds();
+// User + system CPU seconds of process `pid` (/proc/<pid>/stat, clock-tick
+// resolution); -1 if it cannot be read (no such process).
+double ProcessCpuSeconds(int pid);
 // Resident set size in bytes (/proc/self/statm).
 int64_t ProcessRssBytes();
 // Open file descriptors (entries of /proc/self/fd); -1 if unreadable.

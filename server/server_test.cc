@@ -1,11 +1,11 @@
 // A real Server on 127.0.0.1 (a port it picks) driven through blocking
-// sockets: the wire behaviours of docs/protocol.md end to end.
+// sockets (tests/support/raw_connection.h): the wire behaviours of
+// docs/protocol.md end to end.
 
 #include "server/server.h"
 
 #include <gtest/gtest.h>
 
-#include <boost/asio.hpp>
 #include <filesystem>
 #include <thread>
 
@@ -14,64 +14,30 @@
 #include "storage/file_system.h"
 #include "storage/journal.h"
 #include "storage/recovery.h"
+#include "tests/support/raw_connection.h"
 
 namespace tally {
 namespace {
 
-namespace asio = boost::asio;
-using asio::ip::tcp;
+using test::RawConnection;
+using test::ReceiveEnd;
+using test::Reply;
+using test::Req;
 
-class TestClient {
- public:
-  explicit TestClient(uint16_t port, const char* host = "127.0.0.1")
-      : socket_(io_) {
-    socket_.connect(tcp::endpoint(asio::ip::make_address(host), port));
-  }
-  void SendRaw(const std::vector<uint8_t>& bytes) {
-    asio::write(socket_, asio::buffer(bytes));
-  }
-  void Send(uint64_t id, const proto::Request& request) {
-    std::vector<uint8_t> out;
-    AppendFrame(&out, FrameKind::kRequest, id, EncodeRequest(request));
-    SendRaw(out);
-  }
-  // The next reply, or nullopt when the server closed the connection.
-  std::optional<std::pair<uint64_t, proto::Response>> Receive() {
-    for (;;) {
-      Result<std::optional<Frame>> next = decoder_.Next();
-      EXPECT_TRUE(next.ok()) << next.status().ToString();
-      if (!next.ok()) return std::nullopt;
-      if (next->has_value()) {
-        Result<proto::Response> response = DecodeResponse((*next)->body);
-        EXPECT_TRUE(response.ok()) << response.status().ToString();
-        return std::make_pair((*next)->header.request_id, *response);
-      }
-      std::span<uint8_t> room = decoder_.Prepare(64 << 10);
-      boost::system::error_code ec;
-      size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
-      decoder_.Commit(ec ? 0 : n);
-      if (ec) return std::nullopt;
-    }
-  }
-  proto::Response Call(const proto::Request& request) {
-    Send(++id_, request);
-    auto reply = Receive();
-    EXPECT_TRUE(reply.has_value());
-    EXPECT_EQ(reply->first, id_);
-    return reply ? reply->second : proto::Response();
-  }
+// The next reply, or nullopt when the server closed the connection; a reply
+// that does not decode fails the test.
+std::optional<Reply> Receive(RawConnection& c) {
+  std::optional<Reply> reply = c.Receive();
+  EXPECT_NE(c.end(), ReceiveEnd::kBadFrame) << c.error().ToString();
+  EXPECT_NE(c.end(), ReceiveEnd::kBadResponse) << c.error().ToString();
+  return reply;
+}
 
- private:
-  asio::io_context io_;
-  tcp::socket socket_;
-  FrameDecoder decoder_{kDefaultMaxFrameBody, FrameKind::kResponse};
-  uint64_t id_ = 0;
-};
-
-proto::Request Req(auto body) {
-  proto::Request r;
-  r.body = std::move(body);
-  return r;
+// The reply to `request`; none (or another request's) fails the test.
+proto::Response Call(RawConnection& c, const proto::Request& request) {
+  std::optional<proto::Response> response = c.Call(request);
+  EXPECT_TRUE(response.has_value()) << "no reply to request " << c.last_id();
+  return response.value_or(proto::Response());
 }
 
 proto::AddItem Item(std::string key, int64_t amount = 0,
@@ -142,21 +108,21 @@ class ServerTest : public testing::Test {
 };
 
 TEST_F(ServerTest, HelloAndPingAnswer) {
-  TestClient c(port());
-  proto::Response hello = c.Call(Req(proto::HelloRequest{"test", 1}));
+  RawConnection c(port());
+  proto::Response hello = Call(c, Req(proto::HelloRequest{"test", 1}));
   ASSERT_EQ(hello.code, Code::kOk) << hello.message;
   EXPECT_EQ(std::get<proto::HelloResult>(hello.body).protocol_version, 1u);
-  EXPECT_EQ(c.Call(Req(proto::PingRequest{})).op(), proto::Op::kPing);
+  EXPECT_EQ(Call(c, Req(proto::PingRequest{})).op(), proto::Op::kPing);
 }
 
 // Every add is in the WAL before its reply (fsync mode: synced), and every
 // answer says which prefix of the WAL it read.
 TEST_F(ServerTest, RepliesCarryTheirWalPositions) {
-  TestClient c(port());
+  RawConnection c(port());
   proto::AddRequest add;
   add.items.push_back(Item("lsn:1", 1));
   add.items.push_back(Item("lsn:1", 2));
-  proto::Response added = c.Call(Req(add));
+  proto::Response added = Call(c, Req(add));
   ASSERT_EQ(added.code, Code::kOk) << added.message;
   const auto& items = std::get<proto::AddResult>(added.body).items;
   ASSERT_EQ(items.size(), 2u);
@@ -164,14 +130,14 @@ TEST_F(ServerTest, RepliesCarryTheirWalPositions) {
   EXPECT_EQ(items[0].lsn, items[1].lsn);  // one record per request
   EXPECT_LE(items[0].lsn, journal_->durable_lsn());
 
-  proto::Response second = c.Call(Req(add));
+  proto::Response second = Call(c, Req(add));
   const uint64_t second_lsn =
       std::get<proto::AddResult>(second.body).items[0].lsn;
   EXPECT_GT(second_lsn, items[0].lsn);
 
   proto::QueryRequest query;
   query.items.push_back(proto::QueryItem::Last("lsn:1", 60'000));
-  proto::Response answered = c.Call(Req(query));
+  proto::Response answered = Call(c, Req(query));
   const auto& q = std::get<proto::QueryResult>(answered.body).items[0];
   EXPECT_GE(q.lsn, second_lsn);
   EXPECT_EQ(q.answer.count, 4);
@@ -184,16 +150,16 @@ TEST_F(ServerTest, RepliesCarryTheirWalPositions) {
                 1000;
   range.from_ms = range.to_ms - 60'000;
   range.step_ms = 60'000;
-  proto::Response ranged = c.Call(Req(range));
+  proto::Response ranged = Call(c, Req(range));
   ASSERT_EQ(ranged.code, Code::kOk) << ranged.message;
   EXPECT_GE(std::get<proto::RangeResult>(ranged.body).lsn, second_lsn);
 }
 
 TEST_F(ServerTest, AddThenQueryOnOneConnectionReadsItsWrites) {
-  TestClient c(port());
+  RawConnection c(port());
   proto::AddRequest add;
   for (int i = 1; i <= 5; ++i) add.items.push_back(Item("user:1", i * 100));
-  proto::Response added = c.Call(Req(add));
+  proto::Response added = Call(c, Req(add));
   ASSERT_EQ(added.code, Code::kOk);
   for (const auto& r : std::get<proto::AddResult>(added.body).items) {
     EXPECT_EQ(r.code, Code::kOk) << r.message;
@@ -201,7 +167,7 @@ TEST_F(ServerTest, AddThenQueryOnOneConnectionReadsItsWrites) {
   proto::QueryRequest q;
   q.items.push_back(proto::QueryItem::Last("user:1", 60'000));
   q.items.push_back(proto::QueryItem::Last("user:never", 60'000));
-  proto::Response answer = c.Call(Req(q));
+  proto::Response answer = Call(c, Req(q));
   const auto& items = std::get<proto::QueryResult>(answer.body).items;
   ASSERT_EQ(items.size(), 2u);
   EXPECT_EQ(items[0].answer.count, 5);
@@ -212,12 +178,12 @@ TEST_F(ServerTest, AddThenQueryOnOneConnectionReadsItsWrites) {
 }
 
 TEST_F(ServerTest, AddAndQuerySeesItsOwnAdds) {
-  TestClient c(port());
+  RawConnection c(port());
   proto::AddAndQueryRequest r;
   r.adds.push_back(Item("card:9", 700));
   r.queries.push_back(proto::QueryItem::Last(
       "card:9", 1000, proto::kAggCountBit | proto::kAggSumBit));
-  proto::Response answer = c.Call(Req(r));
+  proto::Response answer = Call(c, Req(r));
   const auto& body = std::get<proto::AddAndQueryResult>(answer.body);
   ASSERT_EQ(body.queries.size(), 1u);
   EXPECT_EQ(body.queries[0].answer.count, 1);
@@ -225,11 +191,11 @@ TEST_F(ServerTest, AddAndQuerySeesItsOwnAdds) {
 }
 
 TEST_F(ServerTest, ABadItemFailsOnlyItself) {
-  TestClient c(port());
+  RawConnection c(port());
   proto::AddRequest add;
   add.items = {Item("ok:1", 1), Item("", 1), Item("ok:1", 2)};
   add.items[2].time_ms = 1;  // 1970: far too late
-  proto::Response r = c.Call(Req(add));
+  proto::Response r = Call(c, Req(add));
   ASSERT_EQ(r.code, Code::kOk);
   const auto& items = std::get<proto::AddResult>(r.body).items;
   ASSERT_EQ(items.size(), 3u);
@@ -241,16 +207,16 @@ TEST_F(ServerTest, ABadItemFailsOnlyItself) {
 }
 
 TEST_F(ServerTest, ARetriedEventWithAnIdCountsOnce) {
-  TestClient c(port());
+  RawConnection c(port());
   proto::AddRequest add;
   add.items = {Item("user:7", 50, "evt-1")};
-  proto::Response first = c.Call(Req(add));
-  proto::Response retry = c.Call(Req(add));
+  proto::Response first = Call(c, Req(add));
+  proto::Response retry = Call(c, Req(add));
   EXPECT_FALSE(std::get<proto::AddResult>(first.body).items[0].duplicate);
   EXPECT_TRUE(std::get<proto::AddResult>(retry.body).items[0].duplicate);
   EXPECT_EQ(engine_.Query("user:7", Window::Last(60'000))->count, 1);
   add.items[0].amount = 51;  // same id, other event
-  proto::Response conflict = c.Call(Req(add));
+  proto::Response conflict = Call(c, Req(add));
   EXPECT_EQ(std::get<proto::AddResult>(conflict.body).items[0].code,
             Code::kIdConflict);
 }
@@ -258,7 +224,7 @@ TEST_F(ServerTest, ARetriedEventWithAnIdCountsOnce) {
 // Sends `n` pipelined add-and-query requests for `key` in one burst and
 // checks the replies come back in order, each query seeing exactly the adds
 // before and including its own (`before` adds to `key` came earlier).
-void ExpectPipelinedBurstInOrder(TestClient& c, const std::string& key,
+void ExpectPipelinedBurstInOrder(RawConnection& c, const std::string& key,
                                  uint64_t n, int64_t before) {
   std::vector<uint8_t> burst;
   for (uint64_t id = 1; id <= n; ++id) {
@@ -268,12 +234,12 @@ void ExpectPipelinedBurstInOrder(TestClient& c, const std::string& key,
         proto::QueryItem::Last(key, 60'000, proto::kAggCountBit));
     AppendFrame(&burst, FrameKind::kRequest, id, EncodeRequest(Req(r)));
   }
-  c.SendRaw(burst);
+  ASSERT_TRUE(c.SendBytes(burst));
   for (uint64_t id = 1; id <= n; ++id) {
-    auto reply = c.Receive();
+    auto reply = Receive(c);
     ASSERT_TRUE(reply.has_value());
-    ASSERT_EQ(reply->first, id);
-    ASSERT_EQ(std::get<proto::AddAndQueryResult>(reply->second.body)
+    ASSERT_EQ(reply->request_id, id);
+    ASSERT_EQ(std::get<proto::AddAndQueryResult>(reply->response.body)
                   .queries[0]
                   .answer.count,
               before + static_cast<int64_t>(id));
@@ -281,7 +247,7 @@ void ExpectPipelinedBurstInOrder(TestClient& c, const std::string& key,
 }
 
 TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
-  TestClient c(port());
+  RawConnection c(port());
   ExpectPipelinedBurstInOrder(c, "pipe", 2000, 0);
 }
 
@@ -299,7 +265,7 @@ class BusyPollServerTest : public ServerTest {
 };
 
 TEST_F(BusyPollServerTest, AnswersInOrderAndStops) {
-  TestClient c(port());
+  RawConnection c(port());
   for (int round = 0; round < 3; ++round) {
     ExpectPipelinedBurstInOrder(c, "poll", 500, round * 500);
     // Idle long enough for the threads to stop polling and sleep; the next
@@ -309,72 +275,73 @@ TEST_F(BusyPollServerTest, AnswersInOrderAndStops) {
 }
 
 TEST_F(ServerTest, AGarbageBodyGetsAnErrorAndTheConnectionStays) {
-  TestClient c(port());
+  RawConnection c(port());
   std::vector<uint8_t> frame;
   const std::vector<uint8_t> garbage(40, 0xAB);
   AppendFrame(&frame, FrameKind::kRequest, 77, garbage);
-  c.SendRaw(frame);
-  auto reply = c.Receive();
+  ASSERT_TRUE(c.SendBytes(frame));
+  auto reply = Receive(c);
   ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->first, 77u);
-  EXPECT_EQ(reply->second.code, Code::kProtocolError);
-  EXPECT_EQ(c.Call(Req(proto::PingRequest{})).code, Code::kOk);
+  EXPECT_EQ(reply->request_id, 77u);
+  EXPECT_EQ(reply->response.code, Code::kProtocolError);
+  EXPECT_EQ(Call(c, Req(proto::PingRequest{})).code, Code::kOk);
 }
 
 TEST_F(ServerTest, BrokenFramingIsAnsweredThenTheConnectionCloses) {
-  TestClient c(port());
-  c.SendRaw(std::vector<uint8_t>(64, 'x'));  // no magic
-  auto reply = c.Receive();
+  RawConnection c(port());
+  ASSERT_TRUE(c.SendBytes(std::vector<uint8_t>(64, 'x')));  // no magic
+  auto reply = Receive(c);
   ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->second.code, Code::kProtocolError);
-  EXPECT_FALSE(c.Receive().has_value());  // closed
+  EXPECT_EQ(reply->response.code, Code::kProtocolError);
+  EXPECT_FALSE(Receive(c).has_value());  // closed
   // Others are unaffected.
-  TestClient other(port());
-  EXPECT_EQ(other.Call(Req(proto::PingRequest{})).code, Code::kOk);
+  RawConnection other(port());
+  EXPECT_EQ(Call(other, Req(proto::PingRequest{})).code, Code::kOk);
 }
 
 TEST_F(ServerTest, AnOversizedFrameIsRefusedFromItsHeader) {
-  TestClient c(port());
+  RawConnection c(port());
   std::vector<uint8_t> header(kFrameHeaderSize);
   EncodeFrameHeader({.body_length = 0xFFFFFFFF, .request_id = 5},
                     header.data());
-  c.SendRaw(header);
-  auto reply = c.Receive();
+  ASSERT_TRUE(c.SendBytes(header));
+  auto reply = Receive(c);
   ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->second.code, Code::kFrameTooLarge);
-  EXPECT_FALSE(c.Receive().has_value());
+  EXPECT_EQ(reply->response.code, Code::kFrameTooLarge);
+  EXPECT_FALSE(Receive(c).has_value());
 }
 
 TEST_F(ServerTest, RangeInspectScanDeleteAndInfo) {
-  TestClient c(port());
+  RawConnection c(port());
   proto::AddRequest add;
   for (int i = 0; i < 3; ++i)
     add.items.push_back(Item("scan:" + std::to_string(i), i));
-  c.Call(Req(add));
+  Call(c, Req(add));
   const int64_t now = SystemClock::Default()->NowMs();
   proto::Response range =
-      c.Call(Req(proto::RangeRequest{.key = "scan:1",
-                                     .from_ms = now - 60'000,
-                                     .to_ms = now + 1000,
-                                     .step_ms = 10'000}));
+      Call(c, Req(proto::RangeRequest{.key = "scan:1",
+                                      .from_ms = now - 60'000,
+                                      .to_ms = now + 1000,
+                                      .step_ms = 10'000}));
   ASSERT_EQ(range.code, Code::kOk) << range.message;
   int64_t total = 0;
   for (const auto& p : std::get<proto::RangeResult>(range.body).points)
     total += p.answer.count;
   EXPECT_EQ(total, 1);
-  proto::Response inspect = c.Call(Req(proto::InspectRequest{"scan:1"}));
+  proto::Response inspect = Call(c, Req(proto::InspectRequest{"scan:1"}));
   EXPECT_EQ(std::get<proto::InspectResult>(inspect.body).policy, "default");
-  EXPECT_EQ(c.Call(Req(proto::InspectRequest{"nope"})).code, Code::kNotFound);
-  proto::Response scan = c.Call(Req(proto::ScanRequest{0, "scan:*", 100}));
+  EXPECT_EQ(Call(c, Req(proto::InspectRequest{"nope"})).code, Code::kNotFound);
+  proto::Response scan = Call(c, Req(proto::ScanRequest{0, "scan:*", 100}));
   EXPECT_EQ(std::get<proto::ScanResult>(scan.body).keys.size(), 3u);
-  proto::Response del = c.Call(Req(proto::DeleteRequest{{"scan:0", "scan:0"}}));
+  proto::Response del =
+      Call(c, Req(proto::DeleteRequest{{"scan:0", "scan:0"}}));
   const auto& deleted = std::get<proto::DeleteResult>(del.body).items;
   EXPECT_TRUE(deleted[0].existed);
   EXPECT_FALSE(deleted[1].existed);
-  proto::Response info = c.Call(Req(proto::InfoRequest{"keyspace"}));
+  proto::Response info = Call(c, Req(proto::InfoRequest{"keyspace"}));
   EXPECT_NE(std::get<proto::InfoResult>(info.body).text.find("keys:2"),
             std::string::npos);
-  EXPECT_EQ(c.Call(Req(proto::InfoRequest{"bogus"})).code,
+  EXPECT_EQ(Call(c, Req(proto::InfoRequest{"bogus"})).code,
             Code::kInvalidArgument);
 }
 
@@ -413,12 +380,12 @@ TEST_F(DualStackServerTest, ListensOnBothLoopbacksOnOnePort) {
   const std::vector<std::string> at = server_.listening();
   ASSERT_FALSE(at.empty());
   EXPECT_EQ(at[0], "127.0.0.1");
-  TestClient v4(port());
-  EXPECT_EQ(v4.Call(Req(proto::PingRequest{})).code, Code::kOk);
+  RawConnection v4(port());
+  EXPECT_EQ(Call(v4, Req(proto::PingRequest{})).code, Code::kOk);
   if (at.size() < 2) GTEST_SKIP() << "no IPv6 on this host: ::1 skipped";
   EXPECT_EQ(at[1], "::1");
-  TestClient v6(port(), "::1");
-  EXPECT_EQ(v6.Call(Req(proto::PingRequest{})).code, Code::kOk);
+  RawConnection v6(port(), {.host = "::1"});
+  EXPECT_EQ(Call(v6, Req(proto::PingRequest{})).code, Code::kOk);
 }
 
 TEST_F(DualStackServerTest, EveryAddressMustBindAndErrorsNameIt) {

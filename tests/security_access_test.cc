@@ -41,7 +41,7 @@ TEST_F(SecurityTest, AdminOnlyFromLoopbackByDefault) {
   const std::string remote = NonLoopbackLocalAddress();
   if (remote.empty()) GTEST_SKIP() << "no non-loopback IPv4 address here";
   {
-    Tallyd& tallyd = StartWithTokens();
+    TallydProcess& tallyd = StartWithTokens();
     Raw far(tallyd.port(), remote);
     ASSERT_TRUE(far.ok());
     ASSERT_EQ(Auth(far, kAdmin), Code::kOk);
@@ -63,7 +63,7 @@ TEST_F(SecurityTest, AdminOnlyFromLoopbackByDefault) {
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->code, Code::kOk);
   }
-  Tallyd& tallyd = StartWithTokens({"--admin_allow_remote"});
+  TallydProcess& tallyd = StartWithTokens({"--admin_allow_remote"});
   Raw far(tallyd.port(), remote);
   ASSERT_EQ(Auth(far, kAdmin), Code::kOk);
   std::optional<proto::Response> r =
@@ -82,7 +82,7 @@ TEST_F(SecurityTest, TokenOpsPerSecondBucket) {
   const std::string kLimited = "dd0e2d3c4b5a69788796a5b4c3d2e1f0";
   WriteTokens(TokenFileText() + TokenLine("slow", Role::kReader, kLimited, {}) +
               " ops_per_s=1 burst=3\n");
-  Tallyd& tallyd = StartWithTokens();
+  TallydProcess& tallyd = StartWithTokens();
   Raw one(tallyd.port(), "127.0.0.61");
   Raw two(tallyd.port(), "127.0.0.62");
   ASSERT_EQ(Auth(one, kLimited), Code::kOk);

@@ -5,7 +5,8 @@
 //
 // Every tallyd binds loopback only (the public-bind case uses a TEST-NET
 // address that cannot be bound, so only the warning is checked), picks its
-// port, dies with the test (PR_SET_PDEATHSIG) and is stopped in TearDown.
+// port, dies with the test (tests/support/tallyd_process.h) and is stopped
+// in TearDown.
 // Clients use distinct loopback source addresses (127.0.0.x), so the
 // per-source back-off of one test does not throttle another.
 // TALLYD_BIN and TALLY_BIN are set by tests/CMakeLists.txt.
@@ -76,7 +77,7 @@ TEST_F(SecurityTest, BadTokenFileRefusedWithLineNumber) {
 
 // S8: data directory 0700, WAL and snapshot files 0600.
 TEST_F(SecurityTest, S8DataFileModes) {
-  Tallyd& tallyd = StartWithTokens();
+  TallydProcess& tallyd = StartWithTokens();
   Raw raw(tallyd.port(), "127.0.0.1");
   ASSERT_TRUE(raw.ok());
   ASSERT_EQ(Auth(raw, kWriter), Code::kOk);
@@ -104,8 +105,10 @@ TEST_F(SecurityTest, S8DataFileModes) {
 // S1: the default bind listens on loopback only: 127.0.0.1 and ::1 (when
 // the host has IPv6), on one port, and both answer.
 TEST_F(SecurityTest, S1DefaultBindIsLoopbackOnly) {
-  server_ = std::make_unique<Tallyd>(dir_);
-  ASSERT_TRUE(server_->Start({"--unsafe_no_wal"}));
+  server_ = std::make_unique<TallydProcess>();
+  ASSERT_TRUE(server_->Start({.binary = TALLYD_BIN,
+                              .flags = {"--unsafe_no_wal"},
+                              .log_file = log_file()}));
   const std::string port = std::to_string(server_->port());
   RunResult ss = Shell("ss -Hltn sport = :" + port);
   if (ss.exit_code != 0) GTEST_SKIP() << "ss unavailable: " << ss.out;
@@ -125,35 +128,20 @@ TEST_F(SecurityTest, S1DefaultBindIsLoopbackOnly) {
   std::printf("S1: ss -Hltn sport = :%s\n%s", port.c_str(), ss.out.c_str());
   if (!ipv6) return;
   // A request over [::1].
-  asio::io_context io;
-  asio::ip::tcp::socket v6_socket(io);
-  boost::system::error_code ec;
-  v6_socket.connect({asio::ip::make_address("::1"), server_->port()}, ec);
-  ASSERT_FALSE(ec) << ec.message();
-  proto::Request ping;
-  ping.body = proto::PingRequest{};
-  std::vector<uint8_t> frame;
-  AppendFrame(&frame, FrameKind::kRequest, 7, EncodeRequest(ping));
-  asio::write(v6_socket, asio::buffer(frame), ec);
-  ASSERT_FALSE(ec) << ec.message();
-  FrameDecoder decoder(kDefaultMaxFrameBody, FrameKind::kResponse);
-  std::optional<Frame> reply;
-  while (!reply && !ec) {
-    std::span<uint8_t> room = decoder.Prepare(4096);
-    decoder.Commit(
-        v6_socket.read_some(asio::buffer(room.data(), room.size()), ec));
-    Result<std::optional<Frame>> next = decoder.Next();
-    ASSERT_TRUE(next.ok());
-    reply = *next;
-  }
-  ASSERT_TRUE(reply.has_value()) << ec.message();
-  EXPECT_EQ(reply->header.request_id, 7u);
+  test::RawConnection over_v6(server_->port(), {.host = "::1"});
+  ASSERT_TRUE(over_v6.ok());
+  ASSERT_TRUE(over_v6.Send(7, test::Req(proto::PingRequest{})));
+  std::optional<test::Reply> reply = over_v6.Receive();
+  ASSERT_NE(over_v6.end(), test::ReceiveEnd::kBadFrame)
+      << over_v6.error().ToString();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->request_id, 7u);
 }
 
 // S3: the limits before AUTH.
 TEST_F(SecurityTest, S3PreAuthLimits) {
   // Failed AUTHs answered after 100 ms: three fit in the 500 ms deadline.
-  Tallyd& tallyd =
+  TallydProcess& tallyd =
       StartWithTokens({"--auth_timeout_ms=500", "--auth_failure_delay_ms=100"});
   {
     // A 64 KiB frame closes the connection with FRAME_TOO_LARGE, from its
@@ -176,7 +164,7 @@ TEST_F(SecurityTest, S3PreAuthLimits) {
   {
     // Non-auth ops: AUTH_REQUIRED, the connection stays; HELLO and PING ok.
     Raw raw(tallyd.port(), "127.0.0.12");
-    EXPECT_EQ(raw.Call([] {
+    EXPECT_EQ(raw.CallForCode([] {
       proto::Request r;
       r.body = proto::HelloRequest{};
       return r;
@@ -184,13 +172,13 @@ TEST_F(SecurityTest, S3PreAuthLimits) {
               Code::kOk);
     for (proto::Request r : std::vector<proto::Request>(1)) {
       r.body = proto::QueryRequest{.items = {proto::QueryItem::Last("k", 1)}};
-      EXPECT_EQ(raw.Call(r), Code::kAuthRequired);
+      EXPECT_EQ(raw.CallForCode(r), Code::kAuthRequired);
       r.body = proto::AddRequest{.items = {{.key = "k"}}};
-      EXPECT_EQ(raw.Call(r), Code::kAuthRequired);
+      EXPECT_EQ(raw.CallForCode(r), Code::kAuthRequired);
       r.body = proto::InfoRequest{};
-      EXPECT_EQ(raw.Call(r), Code::kAuthRequired);
+      EXPECT_EQ(raw.CallForCode(r), Code::kAuthRequired);
       r.body = proto::PingRequest{};
-      EXPECT_EQ(raw.Call(r), Code::kOk);
+      EXPECT_EQ(raw.CallForCode(r), Code::kOk);
     }
   }
   {
@@ -270,7 +258,7 @@ TEST_F(SecurityTest, S3PreAuthLimits) {
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->code, Code::kOk) << r->message;
     std::this_thread::sleep_for(milliseconds(800));
-    EXPECT_EQ(raw.Call([] {
+    EXPECT_EQ(raw.CallForCode([] {
       proto::Request p;
       p.body = proto::PingRequest{};
       return p;
@@ -282,7 +270,7 @@ TEST_F(SecurityTest, S3PreAuthLimits) {
 
 // S4: roles and prefixes; nothing denied is applied.
 TEST_F(SecurityTest, S4Scopes) {
-  Tallyd& tallyd = StartWithTokens();
+  TallydProcess& tallyd = StartWithTokens();
   Raw reader(tallyd.port(), "127.0.0.21");
   Raw writer(tallyd.port(), "127.0.0.21");
   Raw admin(tallyd.port(), "127.0.0.21");
@@ -338,7 +326,7 @@ TEST_F(SecurityTest, S4Scopes) {
   EXPECT_NE(std::get<proto::InfoResult>(r->body).text.find("engine_digest"),
             std::string::npos);
   // Denials are logged with the token id, never the secret.
-  const std::string log = ReadAll(tallyd.log());
+  const std::string log = ReadAll(log_file());
   EXPECT_NE(log.find("token=risk"), std::string::npos) << log;
   EXPECT_NE(log.find("token=ingest"), std::string::npos);
   ExpectNoSecretInLog();
@@ -346,13 +334,13 @@ TEST_F(SecurityTest, S4Scopes) {
 // Tokens reload on SIGHUP; a revoked token's session fails its next request
 // and closes; a bad file keeps the tokens in force.
 TEST_F(SecurityTest, ReloadOnSighup) {
-  Tallyd& tallyd = StartWithTokens();
+  TallydProcess& tallyd = StartWithTokens();
   Raw reader(tallyd.port(), "127.0.0.31");
   ASSERT_EQ(Auth(reader, kReader), Code::kOk);
   WriteTokens(TokenFileText(/*with_reader=*/false));
   tallyd.Signal(SIGHUP);
   // Bounded wait for the reload to show in the log.
-  for (int i = 0; i < 100 && ReadAll(tallyd.log()).find("SIGHUP: reloaded 2") ==
+  for (int i = 0; i < 100 && ReadAll(log_file()).find("SIGHUP: reloaded 2") ==
                                  std::string::npos;
        ++i) {
     std::this_thread::sleep_for(milliseconds(50));
@@ -366,19 +354,19 @@ TEST_F(SecurityTest, ReloadOnSighup) {
 
   WriteTokens("garbage line\n");
   tallyd.Signal(SIGHUP);
-  for (int i = 0; i < 100 && ReadAll(tallyd.log()).find("kept the tokens") ==
+  for (int i = 0; i < 100 && ReadAll(log_file()).find("kept the tokens") ==
                                  std::string::npos;
        ++i) {
     std::this_thread::sleep_for(milliseconds(50));
   }
-  EXPECT_NE(ReadAll(tallyd.log()).find("line 1"), std::string::npos);
+  EXPECT_NE(ReadAll(log_file()).find("line 1"), std::string::npos);
   Raw admin(tallyd.port(), "127.0.0.32");
   EXPECT_EQ(Auth(admin, kAdmin), Code::kOk);
 }
 
 // The client library and the CLI authenticate with a token.
 TEST_F(SecurityTest, ClientAndCliSendTheToken) {
-  Tallyd& tallyd = StartWithTokens();
+  TallydProcess& tallyd = StartWithTokens();
   ClientOptions options;
   options.endpoints = {{.host = "127.0.0.1", .port = tallyd.port()}};
   options.default_timeout = std::chrono::seconds(5);
@@ -423,7 +411,7 @@ TEST_F(SecurityTest, ClientAndCliSendTheToken) {
 // S5 (scaled): 10,000 wrong tokens over connections from 100 source
 // addresses, 100 at a time. Prints the server's CPU use; no threshold.
 TEST_F(SecurityTest, S5BruteForce) {
-  Tallyd& tallyd = StartWithTokens();
+  TallydProcess& tallyd = StartWithTokens();
   const double cpu_before = tallyd.CpuSeconds();
   const auto start = SteadyClock::now();
   int sent = 0, refused_wrong = 0, refused_throttled = 0, connections = 0,

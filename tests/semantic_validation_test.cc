@@ -12,7 +12,6 @@
 #include <flatbuffers/flatbuffers.h>
 #include <gtest/gtest.h>
 
-#include <boost/asio.hpp>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -29,56 +28,34 @@
 #include "server/in_process_server.h"
 #include "storage/clock.h"
 #include "storage/duration.h"
+#include "tests/support/raw_connection.h"
 
 namespace tally {
 namespace {
 
-namespace asio = boost::asio;
-using asio::ip::tcp;
+using test::RawConnection;
+using test::ReceiveEnd;
+using test::Reply;
+using test::Req;
 
-class RawConnection {
- public:
-  explicit RawConnection(uint16_t port) : socket_(io_) {
-    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  }
-  // Sends one frame with `body` and returns the reply, or nullopt when the
-  // server closed the connection.
-  std::optional<proto::Response> CallRaw(const std::vector<uint8_t>& body) {
-    std::vector<uint8_t> out;
-    AppendFrame(&out, FrameKind::kRequest, ++id_, body);
-    asio::write(socket_, asio::buffer(out));
-    for (;;) {
-      Result<std::optional<Frame>> next = decoder_.Next();
-      if (!next.ok()) return std::nullopt;
-      if (next->has_value()) {
-        EXPECT_EQ((*next)->header.request_id, id_);
-        Result<proto::Response> response = DecodeResponse((*next)->body);
-        EXPECT_TRUE(response.ok()) << response.status().ToString();
-        if (!response.ok()) return std::nullopt;
-        return *response;
-      }
-      std::span<uint8_t> room = decoder_.Prepare(64 << 10);
-      boost::system::error_code ec;
-      size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
-      if (ec) return std::nullopt;
-      decoder_.Commit(n);
-    }
-  }
-  std::optional<proto::Response> Call(const proto::Request& request) {
-    return CallRaw(EncodeRequest(request));
-  }
+// Sends one frame with `body` and returns the reply, or nullopt when the
+// server closed the connection. A reply to another request, or a frame whose
+// body is not a Response, fails the test.
+std::optional<proto::Response> CallRaw(RawConnection& c,
+                                       const std::vector<uint8_t>& body) {
+  std::vector<uint8_t> frame;
+  AppendFrame(&frame, FrameKind::kRequest, c.next_id(), body);
+  EXPECT_TRUE(c.SendBytes(frame));
+  std::optional<Reply> reply = c.Receive();
+  EXPECT_NE(c.end(), ReceiveEnd::kBadResponse) << c.error().ToString();
+  if (!reply) return std::nullopt;
+  EXPECT_EQ(reply->request_id, c.last_id());
+  return std::move(reply->response);
+}
 
- private:
-  asio::io_context io_;
-  tcp::socket socket_;
-  FrameDecoder decoder_{kDefaultMaxFrameBody, FrameKind::kResponse};
-  uint64_t id_ = 0;
-};
-
-proto::Request Req(auto body) {
-  proto::Request r;
-  r.body = std::move(body);
-  return r;
+std::optional<proto::Response> Call(RawConnection& c,
+                                    const proto::Request& request) {
+  return CallRaw(c, EncodeRequest(request));
 }
 
 proto::AddItem Add(std::string key, int64_t amount = 1, int64_t time_ms = 0) {
@@ -191,19 +168,20 @@ std::vector<Case> Cases() {
   cases.push_back({"event time at the int64 maximum", nullptr,
                    add_one(Add("k", 1, std::numeric_limits<int64_t>::max())),
                    Code::kOk, Code::kTimeOutOfRange});
-  cases.push_back({"sum overflowing int64",
-                   [](RawConnection& c) {
-                     auto r = c.Call(Req(proto::AddRequest{
-                         {Add("full", std::numeric_limits<int64_t>::max())}}));
-                     ASSERT_TRUE(r.has_value());
-                     ASSERT_EQ(FirstItemCode(*r), Code::kOk);
-                   },
-                   add_one(Add("full", 1)), Code::kOk, Code::kOverflow});
+  cases.push_back(
+      {"sum overflowing int64",
+       [](RawConnection& c) {
+         auto r = Call(c, Req(proto::AddRequest{{Add(
+                              "full", std::numeric_limits<int64_t>::max())}}));
+         ASSERT_TRUE(r.has_value());
+         ASSERT_EQ(FirstItemCode(*r), Code::kOk);
+       },
+       add_one(Add("full", 1)), Code::kOk, Code::kOverflow});
   cases.push_back({"duplicate idempotency id with a different payload",
                    [](RawConnection& c) {
                      proto::AddItem i = Add("idk", 5);
                      i.id = "once";
-                     auto r = c.Call(Req(proto::AddRequest{{i}}));
+                     auto r = Call(c, Req(proto::AddRequest{{i}}));
                      ASSERT_TRUE(r.has_value());
                      ASSERT_EQ(FirstItemCode(*r), Code::kOk);
                    },
@@ -279,7 +257,7 @@ TEST(SemanticValidationTest, EachBadRequestGetsItsCodeAppliesNothing) {
     if (c.setup) c.setup(connection);
     const uint64_t digest = server.engine().Digest();
     const uint64_t keys = server.engine().Stats().keys;
-    std::optional<proto::Response> r = connection.CallRaw(c.body());
+    std::optional<proto::Response> r = CallRaw(connection, c.body());
     ASSERT_TRUE(r.has_value()) << "the server closed the connection";
     const bool whole_ok = r->code == c.whole;
     EXPECT_TRUE(whole_ok) << "got " << CodeName(r->code) << ": " << r->message
@@ -291,7 +269,7 @@ TEST(SemanticValidationTest, EachBadRequestGetsItsCodeAppliesNothing) {
                                  server.engine().Stats().keys == keys;
     EXPECT_TRUE(nothing_applied) << "something was applied";
     std::optional<proto::Response> ping =
-        connection.Call(Req(proto::PingRequest{}));
+        Call(connection, Req(proto::PingRequest{}));
     ASSERT_TRUE(ping.has_value()) << "the connection did not stay usable";
     EXPECT_EQ(ping->code, Code::kOk);
     if (whole_ok && item_ok && nothing_applied) ++passed;
@@ -323,7 +301,7 @@ TEST(SemanticValidationTest, AScanOfLongKeysFitsTheClientsFrameLimit) {
   uint64_t cursor = 0;
   for (int page = 0; page < 100; ++page) {
     std::optional<proto::Response> r =
-        connection.Call(Req(proto::ScanRequest{cursor, "", kMaxScanCount}));
+        Call(connection, Req(proto::ScanRequest{cursor, "", kMaxScanCount}));
     ASSERT_TRUE(r.has_value()) << "the reply did not fit the client's limit";
     ASSERT_EQ(r->code, Code::kOk) << r->message;
     const auto& scan = std::get<proto::ScanResult>(r->body);

@@ -45,11 +45,16 @@ class SighupPolicyTest : public ::testing::Test {
     }
     std::filesystem::rename(policy_file_ + ".new", policy_file_);
   }
-  Tallyd& Start() {
-    tallyd_ = std::make_unique<Tallyd>(dir_);
-    EXPECT_TRUE(tallyd_->Start(
-        {"--policy_file=" + policy_file_, "--data_dir=" + dir_ + "/data"}))
-        << ReadAll(log());
+  // tallyd with the policy file, its log in log().
+  TallydOptions Options() const {
+    return {.binary = TALLYD_BIN,
+            .flags = {"--policy_file=" + policy_file_},
+            .data_dir = dir_ + "/data",
+            .log_file = log()};
+  }
+  TallydProcess& Start() {
+    tallyd_ = std::make_unique<TallydProcess>();
+    EXPECT_TRUE(tallyd_->Start(Options())) << ReadAll(log());
     return *tallyd_;
   }
   std::string log() const { return dir_ + "/tallyd.log"; }
@@ -81,7 +86,7 @@ class SighupPolicyTest : public ::testing::Test {
 
   std::string dir_;
   std::string policy_file_;
-  std::unique_ptr<Tallyd> tallyd_;
+  std::unique_ptr<TallydProcess> tallyd_;
 };
 
 TEST_F(SighupPolicyTest, ReloadAppliesAtOnceAndReplayFollowsIt) {
@@ -133,9 +138,8 @@ TEST_F(SighupPolicyTest, StartRefusesTierChangesUnderStoredKeys) {
   EXPECT_EQ(tallyd_->Stop(), 0);
 
   WritePolicies("default\ncard prefix=card: tiers=\"1m x 1d\"\n");
-  tallyd_ = std::make_unique<Tallyd>(dir_);
-  EXPECT_FALSE(tallyd_->Start(
-      {"--policy_file=" + policy_file_, "--data_dir=" + dir_ + "/data"}));
+  tallyd_ = std::make_unique<TallydProcess>();
+  EXPECT_FALSE(tallyd_->Start(Options()));
   const std::string text = ReadAll(log());
   EXPECT_NE(text.find("cannot replace the recovered ones"), std::string::npos)
       << text;

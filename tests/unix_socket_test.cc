@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <boost/asio.hpp>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -18,6 +19,7 @@
 namespace tally::security_test {
 namespace {
 
+namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 class UnixSocketTest : public SecurityTest {
@@ -29,10 +31,12 @@ class UnixSocketTest : public SecurityTest {
   }
   // tallyd on TCP port 0 and the Unix socket, without tokens unless asked.
   bool Start(std::vector<std::string> extra = {}) {
-    server_ = std::make_unique<Tallyd>(dir_);
-    extra.push_back("--data_dir=" + dir_ + "/data");
+    server_ = std::make_unique<TallydProcess>();
     extra.push_back("--unix_socket=" + socket_);
-    return server_->Start(extra);
+    return server_->Start({.binary = TALLYD_BIN,
+                           .flags = std::move(extra),
+                           .data_dir = dir_ + "/data",
+                           .log_file = log_file()});
   }
   // tallyd must refuse to start; its log, which says why.
   std::string StartRefused() {
@@ -41,7 +45,7 @@ class UnixSocketTest : public SecurityTest {
       return "";
     }
     EXPECT_EQ(server_->Stop(), 1);  // kExitStartup
-    return ReadAll(server_->log());
+    return ReadAll(log_file());
   }
   std::string Cli(const std::string& args) const {
     return std::string(TALLY_BIN) + " -s " + socket_ + " " + args;
@@ -75,13 +79,13 @@ bool MakeStaleSocket(const std::string& path) {
 
 TEST_F(UnixSocketTest, ServesTheClientAndCliAndRemovesTheSocketAtStop) {
   ASSERT_EQ(mkdir(run_.c_str(), 0700), 0);
-  ASSERT_TRUE(Start()) << ReadAll(server_->log());
+  ASSERT_TRUE(Start()) << ReadAll(log_file());
 
   struct stat st {};
   ASSERT_EQ(lstat(socket_.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0600u);
-  EXPECT_NE(ReadAll(server_->log()).find("unix:" + socket_), std::string::npos);
+  EXPECT_NE(ReadAll(log_file()).find("unix:" + socket_), std::string::npos);
 
   {
     Client client(OptionsFor(socket_));
@@ -121,8 +125,7 @@ TEST_F(UnixSocketTest, ServesTheClientAndCliAndRemovesTheSocketAtStop) {
 
 TEST_F(UnixSocketTest, SameSessionRulesAsTcpAndAdminAllowed) {
   ASSERT_EQ(mkdir(run_.c_str(), 0700), 0);
-  ASSERT_TRUE(Start({"--token_file=" + token_file_}))
-      << ReadAll(server_->log());
+  ASSERT_TRUE(Start({"--token_file=" + token_file_})) << ReadAll(log_file());
   // No token: refused as over TCP.
   RunResult anonymous = Shell(Cli("DBSIZE"));
   EXPECT_EQ(anonymous.exit_code, 1) << anonymous.out;
@@ -140,7 +143,7 @@ TEST_F(UnixSocketTest, SameSessionRulesAsTcpAndAdminAllowed) {
 
 TEST_F(UnixSocketTest, MaxConnectionsCountsBothListeners) {
   ASSERT_EQ(mkdir(run_.c_str(), 0700), 0);
-  ASSERT_TRUE(Start({"--max_connections=2"})) << ReadAll(server_->log());
+  ASSERT_TRUE(Start({"--max_connections=2"})) << ReadAll(log_file());
   // The first two connections ever (one each way) are held open; a third,
   // on the socket, is refused.
   ClientOptions options = OptionsFor(socket_);
@@ -179,7 +182,7 @@ TEST_F(UnixSocketTest, MaxConnectionsCountsBothListeners) {
 }
 
 TEST_F(UnixSocketTest, CreatesAMissingDirectoryWithMode0700) {
-  ASSERT_TRUE(Start()) << ReadAll(server_->log());
+  ASSERT_TRUE(Start()) << ReadAll(log_file());
   struct stat st {};
   ASSERT_EQ(lstat(run_.c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
@@ -197,7 +200,7 @@ TEST_F(UnixSocketTest, RefusesToStartInAnUnsafeDirectory) {
     EXPECT_NE(log.find("has mode " + std::string(octal)), std::string::npos)
         << log;
     EXPECT_FALSE(fs::exists(fs::symlink_status(socket_)));
-    fs::remove(server_->log());
+    fs::remove(log_file());
   }
   ASSERT_EQ(chmod(run_.c_str(), 0700), 0);
   if (geteuid() == 0) {
@@ -205,7 +208,7 @@ TEST_F(UnixSocketTest, RefusesToStartInAnUnsafeDirectory) {
     ASSERT_EQ(chown(run_.c_str(), 65534, 65534), 0);
     const std::string log = StartRefused();
     EXPECT_NE(log.find("is owned by uid 65534"), std::string::npos) << log;
-    fs::remove(server_->log());
+    fs::remove(log_file());
     ASSERT_EQ(chown(run_.c_str(), 0, 0), 0);
   }
   // A symbolic link to a good directory is not accepted either.
@@ -224,20 +227,23 @@ TEST_F(UnixSocketTest, ReplacesAStaleSocketButNeverALiveOneOrAFile) {
   EXPECT_NE(log.find("is not a socket"), std::string::npos) << log;
   EXPECT_EQ(ReadAll(socket_), "precious");
   fs::remove(socket_);
-  fs::remove(server_->log());
+  fs::remove(log_file());
 
   // A dead server's socket: replaced.
   ASSERT_TRUE(MakeStaleSocket(socket_));
-  ASSERT_TRUE(Start()) << ReadAll(server_->log());
+  ASSERT_TRUE(Start()) << ReadAll(log_file());
   EXPECT_EQ(Shell(Cli("PING")).out, "PONG\n");
 
   // A live server's socket: a second tallyd refuses it and leaves it be.
-  Tallyd second(dir_ + "/second");
+  TallydProcess second;
   fs::create_directory(dir_ + "/second");
-  EXPECT_FALSE(second.Start(
-      {"--data_dir=" + dir_ + "/second/data", "--unix_socket=" + socket_}));
+  const std::string second_log = dir_ + "/second/tallyd.log";
+  EXPECT_FALSE(second.Start({.binary = TALLYD_BIN,
+                             .flags = {"--unix_socket=" + socket_},
+                             .data_dir = dir_ + "/second/data",
+                             .log_file = second_log}));
   EXPECT_EQ(second.Stop(), 1);
-  log = ReadAll(second.log());
+  log = ReadAll(second_log);
   EXPECT_NE(log.find("a server is listening on it"), std::string::npos) << log;
   EXPECT_EQ(Shell(Cli("PING")).out, "PONG\n");
   EXPECT_EQ(server_->Stop(), 0);

@@ -4,51 +4,27 @@
 // so each mode prints redis-cli's raw forms; lines are checked with
 // regexes (their exact text is unit-tested in tools/cli/special_modes_test).
 //
-// Every process is bounded: tallyd dies with this test (PR_SET_PDEATHSIG)
-// and is stopped in TearDown; each CLI run goes through timeout(1).
+// Every process is bounded: tallyd (tests/support/tallyd_process.h) dies
+// with this test and is stopped in TearDown; each CLI run goes through
+// timeout(1) (tests/support/shell.h).
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "tests/support/shell.h"
+#include "tests/support/tallyd_process.h"
 
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs `command` through sh; a mode that runs until interrupted gets
-// `seconds` and then SIGTERM (exit 124).
-RunResult Shell(const std::string& command, int seconds = 60) {
-  const std::string bounded =
-      "timeout -k 5 " + std::to_string(seconds) + " " + command;
-  RunResult run;
-  FILE* pipe = popen(bounded.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    run.out.append(buffer, n);
-  }
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using tally::test::RunResult;
+using tally::test::Shell;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;
@@ -60,64 +36,15 @@ std::vector<std::string> Lines(const std::string& text) {
 class SpecialModesCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/tally-modes-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    data_dir_ = dir;
-    int out[2];
-    ASSERT_EQ(pipe(out), 0);
-    const pid_t parent = getpid();
-    pid_ = fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
-      if (getppid() != parent) _exit(1);
-      dup2(out[1], STDOUT_FILENO);
-      const int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, STDERR_FILENO);
-      close(out[0]);
-      close(out[1]);
-      const std::string data_flag = "--data_dir=" + data_dir_;
-      execl(TALLYD_BIN, TALLYD_BIN, "--allow_root", "--port=0",
-            "--hotkeys_sample_every=1", "--durability=os", data_flag.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    ready_fd_ = out[0];
-    std::string text;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (text.find('\n') == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-      pollfd p{.fd = ready_fd_, .events = POLLIN, .revents = 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char c[256];
-      const ssize_t n = read(ready_fd_, c, sizeof c);
-      if (n <= 0) break;
-      text.append(c, static_cast<size_t>(n));
-    }
-    const std::string prefix = "tallyd ready port=";
-    const size_t at = text.find(prefix);
-    ASSERT_NE(at, std::string::npos) << "tallyd did not start: " << text;
-    port_ = std::stoi(text.substr(at + prefix.size()));
+    ASSERT_TRUE(tallyd_.Start(
+        {.binary = TALLYD_BIN,
+         .flags = {"--hotkeys_sample_every=1", "--durability=os"}}))
+        << "tallyd did not start: " << tallyd_.output();
+    port_ = tallyd_.port();
     ASSERT_GT(port_, 0);
   }
 
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      for (int i = 0; i < 50 && waitpid(pid_, &status, WNOHANG) == 0; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (waitpid(pid_, &status, WNOHANG) == 0) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-      }
-    }
-    if (ready_fd_ >= 0) close(ready_fd_);
-    std::filesystem::remove_all(data_dir_);
-  }
+  void TearDown() override { tallyd_.Stop(); }
 
   std::string Cli(const std::string& flags) const {
     return std::string(TALLY_BIN) + " -p " + std::to_string(port_) + " " +
@@ -126,7 +53,7 @@ class SpecialModesCliTest : public ::testing::Test {
 
   // Adds through pipe mode: `times` adds of each key.
   void Fill(const std::vector<std::pair<std::string, int>>& keys) {
-    const std::string file = data_dir_ + "/fill.txt";
+    const std::string file = tallyd_.data_dir() + "/fill.txt";
     {
       std::ofstream lines(file);
       for (const auto& [key, times] : keys) {
@@ -137,9 +64,7 @@ class SpecialModesCliTest : public ::testing::Test {
     ASSERT_EQ(fill.exit_code, 0);
   }
 
-  pid_t pid_ = -1;
-  std::string data_dir_;
-  int ready_fd_ = -1;
+  tally::test::TallydProcess tallyd_;
   int port_ = 0;
 };
 
@@ -215,7 +140,7 @@ TEST_F(SpecialModesCliTest, BigKeysAndMemKeysSummarise) {
 TEST_F(SpecialModesCliTest, StatPrintsALinePerInterval) {
   Fill({{"k", 1}});
   // Runs until interrupted: timeout stops it after ~4 lines at -i 0.5.
-  RunResult stat = Shell(Cli("--stat -i 0.5"), 2);
+  RunResult stat = Shell(Cli("--stat -i 0.5"), {.timeout_seconds = 2});
   const std::vector<std::string> lines = Lines(stat.out);
   ASSERT_GE(lines.size(), 3u) << stat.out;
   EXPECT_EQ(lines[0],
@@ -240,7 +165,8 @@ TEST_F(SpecialModesCliTest, LatencyRawAndHistory) {
       std::regex_match(once.out, std::regex(R"(\d+ \d+ \d+\.\d\d \d+\n)")))
       << once.out;
   // Piped --latency-history: a raw line per sample, a range line per -i.
-  RunResult history = Shell(Cli("--latency-history -i 0.2"), 1);
+  RunResult history =
+      Shell(Cli("--latency-history -i 0.2"), {.timeout_seconds = 1});
   const std::vector<std::string> lines = Lines(history.out);
   ASSERT_GE(lines.size(), 2u) << history.out;
   EXPECT_EQ(lines[0].substr(lines[0].rfind(' ')), " 1") << lines[0];
@@ -258,10 +184,7 @@ TEST_F(SpecialModesCliTest, LatencyRawAndHistory) {
 }
 
 TEST_F(SpecialModesCliTest, ModesFailWhenTheServerIsDown) {
-  kill(pid_, SIGTERM);
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
+  tallyd_.Stop();  // SIGTERM, waits for the exit
   EXPECT_EQ(Shell(Cli("--scan 2>/dev/null")).exit_code, 1);
   EXPECT_EQ(Shell(Cli("--latency 2>/dev/null")).exit_code, 1);
 }

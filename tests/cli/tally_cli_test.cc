@@ -4,12 +4,12 @@
 // replies, exit codes, pipe mode with 5,000 mixed lines, and the REPL driven
 // through tmux.
 //
-// Every process is bounded: tallyd dies with this test (PR_SET_PDEATHSIG)
-// and is killed in TearDown; each CLI run goes through timeout(1); the REPL
-// runs under timeout(1) inside a private tmux server that is killed at the
-// end. TALLY_BIN and TALLYD_BIN are set by tests/CMakeLists.txt.
+// Every process is bounded: tallyd (tests/support/tallyd_process.h) dies
+// with this test and is stopped in TearDown; each CLI run goes through
+// timeout(1) (tests/support/shell.h); the REPL runs under timeout(1) inside
+// a private tmux server that is killed at the end. TALLY_BIN and TALLYD_BIN
+// are set by tests/CMakeLists.txt.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -28,29 +27,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/shell.h"
+#include "tests/support/tallyd_process.h"
+
 namespace {
 
 using Json = nlohmann::json;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs `command` through sh with a time bound; captures stdout.
-RunResult Shell(const std::string& command) {
-  const std::string bounded = "timeout -k 5 60 " + command;
-  RunResult run;
-  FILE* pipe = popen(bounded.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0)
-    run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using tally::test::RunResult;
+using tally::test::Shell;
 
 std::string Quoted(const std::string& arg) {
   std::string out = "'";
@@ -73,46 +57,10 @@ int64_t NowMs() {
 class TallyCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/tally-cli-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    data_dir_ = dir;
-    int out[2];
-    ASSERT_EQ(pipe(out), 0);
-    const pid_t parent = getpid();
-    pid_ = fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
-      if (getppid() != parent) _exit(1);
-      dup2(out[1], STDOUT_FILENO);
-      const int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, STDERR_FILENO);
-      close(out[0]);
-      close(out[1]);
-      const std::string data_flag = "--data_dir=" + data_dir_;
-      execl(TALLYD_BIN, TALLYD_BIN, "--allow_root", "--port=0",
-            "--distinct_exact_limit=10", data_flag.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    ready_fd_ = out[0];
-    std::string text;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (text.find('\n') == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-      pollfd p{.fd = ready_fd_, .events = POLLIN, .revents = 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char c[256];
-      const ssize_t n = read(ready_fd_, c, sizeof c);
-      if (n <= 0) break;
-      text.append(c, static_cast<size_t>(n));
-    }
-    const std::string prefix = "tallyd ready port=";
-    const size_t at = text.find(prefix);
-    ASSERT_NE(at, std::string::npos) << "tallyd did not start: " << text;
-    port_ = std::stoi(text.substr(at + prefix.size()));
+    ASSERT_TRUE(tallyd_.Start(
+        {.binary = TALLYD_BIN, .flags = {"--distinct_exact_limit=10"}}))
+        << "tallyd did not start: " << tallyd_.output();
+    port_ = tallyd_.port();
     ASSERT_GT(port_, 0);
     tmp_ = std::filesystem::temp_directory_path() /
            ("tally_cli_test." + std::to_string(getpid()));
@@ -120,21 +68,9 @@ class TallyCliTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      for (int i = 0; i < 50 && waitpid(pid_, &status, WNOHANG) == 0; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (waitpid(pid_, &status, WNOHANG) == 0) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-      }
-    }
-    if (ready_fd_ >= 0) close(ready_fd_);
+    tallyd_.Stop();
     std::error_code ignored;
     if (!tmp_.empty()) std::filesystem::remove_all(tmp_, ignored);
-    std::filesystem::remove_all(data_dir_);
   }
 
   std::string Cli(const std::string& flags = "") const {
@@ -156,9 +92,7 @@ class TallyCliTest : public ::testing::Test {
     return j;
   }
 
-  pid_t pid_ = -1;
-  std::string data_dir_;
-  int ready_fd_ = -1;
+  tally::test::TallydProcess tallyd_;
   int port_ = 0;
   std::filesystem::path tmp_;
 };
