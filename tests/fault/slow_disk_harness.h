@@ -1,0 +1,188 @@
+// The shared helpers of the F3 slow-disk tests (tests/fault/slow_disk_test.cc:
+// no false ack and bounded latency; slow_disk_busy_test.cc: the BUSY path;
+// slow_disk_interval_test.cc: interval mode): the episode's schedule,
+// one-connection clients, the fsync-delay file, INFO persistence parsing and
+// a poller of it and of the server's RSS. Header-only; tests only.
+// TALLY_F3_FULL=1 stretches the main episode to RELIABILITY.md's 200 ms-5 s
+// for 30 s.
+
+#ifndef TALLY_TESTS_FAULT_SLOW_DISK_HARNESS_H_
+#define TALLY_TESTS_FAULT_SLOW_DISK_HARNESS_H_
+
+#include <sys/types.h>
+#include <tally/client.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "tests/crash/crash_harness.h"
+
+namespace tally::crash {
+
+using std::chrono::milliseconds;
+
+// TALLY_F3_FULL=1: RELIABILITY.md's full schedule (200 ms-5 s for 30 s);
+// by default a short one, so the ctest run stays ~15 s.
+inline bool FullScale() { return EnvOr("TALLY_F3_FULL") == "1"; }
+inline constexpr int64_t kMinDelayMs = 200;
+inline const int64_t kMaxDelayMs = FullScale() ? 5000 : 1000;
+inline const milliseconds kSlowFor(FullScale() ? 30'000 : 5000);
+// A client waits at most one fsync in flight plus its own group's.
+inline const milliseconds kClientTimeout(std::max<int64_t>(10'000,
+                                                           4 * kMaxDelayMs));
+inline constexpr int kSyncConnections = 6;
+// Adds in flight on the pipelining connection.
+inline constexpr int kAsyncWindow = 64;
+inline constexpr int kKeys = 50;
+
+// "field" of /proc/<pid>/status in KiB, or -1.
+inline int64_t ProcStatusKib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::atoll(line.c_str() + field.size() + 1);
+    }
+  }
+  return -1;
+}
+
+// Replaces the file atomically (the server reads it at every fsync).
+inline void WriteFile(const std::string& path, const std::string& text) {
+  {
+    std::ofstream out(path + ".tmp", std::ios::trunc);
+    out << text;
+  }
+  std::rename((path + ".tmp").c_str(), path.c_str());
+}
+
+inline ClientOptions OneConnection(uint16_t port, milliseconds timeout) {
+  ClientOptions options;
+  options.endpoints = {{"127.0.0.1", port}};
+  options.connections_per_endpoint = 1;
+  options.default_timeout = timeout;
+  options.connect_timeout = milliseconds(2000);
+  options.breaker.enabled = false;
+  options.retry.max_attempts = 1;  // an outcome per send, nothing hidden
+  options.client_name = "f3-slow-disk";
+  return options;
+}
+
+struct Ack {
+  SteadyClock::time_point sent, acked;
+  uint64_t lsn = 0;
+};
+
+struct InfoSample {
+  SteadyClock::time_point issued;
+  uint64_t durable_lsn = 0;
+  uint64_t queue_bytes = 0;
+};
+
+inline bool ParseInfo(const std::string& text,
+                      std::map<std::string, std::string>* f) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t colon = line.find(':');
+    if (line.empty() || line[0] == '#' || colon == std::string::npos) continue;
+    (*f)[line.substr(0, colon)] = line.substr(colon + 1);
+  }
+  return f->count("durable_lsn") > 0;
+}
+// INFO persistence and the server's RSS every 20 ms, on its own connection,
+// until destroyed.
+class InfoPoller {
+ public:
+  struct Sample {
+    SteadyClock::time_point issued;
+    uint64_t durable_lsn = 0, queue_bytes = 0, rejected_busy = 0;
+  };
+  InfoPoller(uint16_t port, pid_t pid) : pid_(pid) {
+    rss_peak_kib_ = ProcStatusKib(pid_, "VmRSS");
+    thread_ = std::thread([this, port] {
+      Client client(OneConnection(port, milliseconds(5000)));
+      proto::Request request;
+      request.body = proto::InfoRequest{"persistence"};
+      while (!stop_.load()) {
+        const auto issued = SteadyClock::now();
+        CallResult<proto::Response> r = client.Call(request);
+        const auto* info =
+            r.ok() ? std::get_if<proto::InfoResult>(&r.value.body) : nullptr;
+        std::map<std::string, std::string> f;
+        if (info != nullptr && ParseInfo(info->text, &f)) {
+          Sample s;
+          s.issued = issued;
+          s.durable_lsn = std::stoull(f["durable_lsn"]);
+          s.queue_bytes = std::stoull(f["wal_queue_bytes"]);
+          s.rejected_busy = std::stoull(f["rejected_busy"]);
+          std::lock_guard<std::mutex> lock(mu_);
+          samples_.push_back(s);
+        }
+        const int64_t rss = ProcStatusKib(pid_, "VmRSS");
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          rss_peak_kib_ = std::max(rss_peak_kib_, rss);
+        }
+        std::this_thread::sleep_for(milliseconds(20));
+      }
+    });
+  }
+  ~InfoPoller() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // After Stop(): in issue order.
+  const std::vector<Sample>& samples() const { return samples_; }
+  int64_t rss_peak_kib() const { return rss_peak_kib_; }
+  uint64_t queue_peak() const {
+    uint64_t peak = 0;
+    for (const Sample& s : samples_) peak = std::max(peak, s.queue_bytes);
+    return peak;
+  }
+  // The first sample issued at or after `t`, or null.
+  const Sample* FirstAfter(SteadyClock::time_point t) const {
+    auto it = std::lower_bound(samples_.begin(), samples_.end(), t,
+                               [](const Sample& s, SteadyClock::time_point x) {
+                                 return s.issued < x;
+                               });
+    return it == samples_.end() ? nullptr : &*it;
+  }
+
+ private:
+  const pid_t pid_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<Sample> samples_;
+  int64_t rss_peak_kib_ = 0;
+  std::thread thread_;
+};
+
+inline std::map<std::string, std::string> FinalInfo(uint16_t port) {
+  std::map<std::string, std::string> f;
+  Client client(OneConnection(port, milliseconds(5000)));
+  proto::Request request;
+  request.body = proto::InfoRequest{"persistence"};
+  CallResult<proto::Response> r = client.Call(request);
+  const auto* info =
+      r.ok() ? std::get_if<proto::InfoResult>(&r.value.body) : nullptr;
+  if (info != nullptr) ParseInfo(info->text, &f);
+  return f;
+}
+
+}  // namespace tally::crash
+
+#endif  // TALLY_TESTS_FAULT_SLOW_DISK_HARNESS_H_
