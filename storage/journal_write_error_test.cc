@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,19 +19,49 @@
 #include "storage/recovery.h"
 #include "storage/wal_test_util.h"
 
-namespace tally {
+// In the fixture's namespace: JournalTest, Completion, SubmitAndWait, kT0.
+namespace tally::journal_testing {
 namespace {
-
-using journal_testing::Completion;
-using journal_testing::JournalTest;
-using journal_testing::SubmitAndWait;
-using testing_util::kT0;
-using testing_util::LoggedRecord;
 
 // ---- F1/F2: write errors ---------------------------------------------------
 
 class WriteFailureTest : public JournalTest,
-                         public ::testing::WithParamInterface<Code> {};
+                         public ::testing::WithParamInterface<Code> {
+ protected:
+  // After the failure is cleared: submits records until one is acknowledged
+  // (the next group after the probe interval goes through; earlier ones are
+  // refused at once, with check_refusals each as kNotPersisted). Bounded by
+  // count, not by time. False if none was.
+  bool ResumeWrites(Journal& journal, bool check_refusals) {
+    for (int i = 0; i < 5000; ++i) {
+      auto [type, payload] = gen_.Next(clock_.NowMs());
+      Completion c = SubmitAndWait(journal, type, payload);
+      if (c.status.ok()) {
+        acked_.push_back({type, c.lsn, clock_.NowMs(), std::move(payload)});
+        return true;
+      }
+      if (check_refusals) {
+        EXPECT_EQ(c.status.code(), Code::kNotPersisted);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
+  // Stops the journal: exactly the acknowledged records, LSNs 1..n without
+  // a hole, are recovered, with the state it had.
+  void StopAndExpectAckedRecovered(std::unique_ptr<Journal> journal) {
+    const auto live = std::make_pair(journal->engine()->Digest(),
+                                     journal->dedupe()->Digest());
+    journal->Stop();
+    journal.reset();
+    EXPECT_EQ(ReferenceDigests(), live);
+    Result<Recovered> r = RecoverDir(RecoveryMode::kAbsolute);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->report.last_lsn, acked_.size());
+    EXPECT_EQ(std::make_pair(r->engine->Digest(), r->dedupe->Digest()), live);
+  }
+};
 
 TEST_P(WriteFailureTest, RefusesUntilTheDiskRecoversWithoutARestart) {
   auto journal = Start(Options());
@@ -55,33 +88,10 @@ TEST_P(WriteFailureTest, RefusesUntilTheDiskRecoversWithoutARestart) {
   EXPECT_TRUE(a.ok()) << a.status().ToString();
 
   fs_.ClearWriteFailure();
-  // The next group after the probe interval goes through; earlier ones are
-  // refused at once. Bounded by count, not by time.
-  bool resumed = false;
-  for (int i = 0; i < 5000 && !resumed; ++i) {
-    auto [type, payload] = gen_.Next(clock_.NowMs());
-    Completion c = SubmitAndWait(*journal, type, payload);
-    if (c.status.ok()) {
-      resumed = true;
-      acked_.push_back({type, c.lsn, clock_.NowMs(), std::move(payload)});
-    } else {
-      EXPECT_EQ(c.status.code(), Code::kNotPersisted);
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
-  ASSERT_TRUE(resumed);
+  ASSERT_TRUE(ResumeWrites(*journal, /*check_refusals=*/true));
   EXPECT_FALSE(journal->Stats().write_failed);
   Load(*journal, 20);
-  const auto live =
-      std::make_pair(journal->engine()->Digest(), journal->dedupe()->Digest());
-  journal->Stop();
-  journal.reset();
-  // Exactly the acknowledged records, LSNs 1..n without a hole.
-  EXPECT_EQ(ReferenceDigests(), live);
-  Result<Recovered> r = RecoverDir(RecoveryMode::kAbsolute);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->report.last_lsn, acked_.size());
-  EXPECT_EQ(std::make_pair(r->engine->Digest(), r->dedupe->Digest()), live);
+  StopAndExpectAckedRecovered(std::move(journal));
 }
 
 // ENOSPC when a new segment is created (preallocation), not mid-record.
@@ -105,28 +115,9 @@ TEST_P(WriteFailureTest, FailureAtSegmentCreationIsRefusedAndRecovers) {
   }
   EXPECT_EQ(refused, 40);
   fs_.ClearWriteFailure();
-  bool resumed = false;
-  for (int i = 0; i < 5000 && !resumed; ++i) {
-    auto [type, payload] = gen_.Next(clock_.NowMs());
-    Completion c = SubmitAndWait(*journal, type, payload);
-    if (c.status.ok()) {
-      resumed = true;
-      acked_.push_back({type, c.lsn, clock_.NowMs(), std::move(payload)});
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
-  ASSERT_TRUE(resumed);
+  ASSERT_TRUE(ResumeWrites(*journal, /*check_refusals=*/false));
   Load(*journal, 40);
-  const auto live =
-      std::make_pair(journal->engine()->Digest(), journal->dedupe()->Digest());
-  journal->Stop();
-  journal.reset();
-  EXPECT_EQ(ReferenceDigests(), live);
-  Result<Recovered> r = RecoverDir(RecoveryMode::kAbsolute);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->report.last_lsn, acked_.size());
-  EXPECT_EQ(std::make_pair(r->engine->Digest(), r->dedupe->Digest()), live);
+  StopAndExpectAckedRecovered(std::move(journal));
 }
 
 // A write that fails part-way leaves part of its record in the segment
@@ -196,4 +187,4 @@ INSTANTIATE_TEST_SUITE_P(EnospcAndEio, WriteFailureTest,
                          });
 
 }  // namespace
-}  // namespace tally
+}  // namespace tally::journal_testing

@@ -11,16 +11,13 @@
 #include <gtest/gtest.h>
 #include <tally/client.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 #include "tests/crash/crash_harness.h"
@@ -44,21 +41,18 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
   constexpr int64_t kDelayMs = 1000;
   TempDir dir("tally-f3-busy");
   ASSERT_FALSE(dir.path().empty());
-  const std::string delay_file = dir.path() + "/fsync_delay";
-  WriteFile(delay_file, "");
-  StartOptions start;
-  start.binary = EnvOr("TALLYD");
-  start.data_dir = dir.path() + "/data";
-  start.flags = {"--durability=fsync",
-                 "--wal_max_queue_bytes=" + std::to_string(kCap >> 10) + "K"};
-  start.extra_env = {"TALLY_FAULT_FSYNC_DELAY_FILE=" + delay_file};
-  start.log_path = dir.path() + "/tallyd.log";
+  std::string delay_file;
   TallydProcess server;
-  ASSERT_TRUE(server.Start(start)) << server.exit_status().ToString();
+  ASSERT_TRUE(server.Start(SlowDiskStart(
+      dir,
+      {"--durability=fsync",
+       "--wal_max_queue_bytes=" + std::to_string(kCap >> 10) + "K"},
+      &delay_file)))
+      << server.exit_status().ToString();
   const uint16_t port = server.port();
   const int64_t rss_start_kib = ProcStatusKib(server.pid(), "VmRSS");
   // Long keys, so that a batch is ~2.5 KB of WAL payload.
-  auto key_name = [](int k) {
+  const auto key_name = [](int k) {
     return "f3busy:" + std::to_string(k) + ":" + std::string(40, 'x');
   };
 
@@ -72,20 +66,11 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
   std::vector<std::thread> threads;
   for (int c = 0; c < kConnections; ++c) {
     threads.emplace_back([&] {
-      std::mutex window_mu;
-      std::condition_variable window_cv;
-      int in_flight = 0;
+      InFlightWindow window(kWindow);  // before the client: see there
       std::atomic<bool> saw_busy{false};
       Client client(OneConnection(port, milliseconds(30'000)));
       while (!stop.load()) {
-        {
-          std::unique_lock<std::mutex> lock(window_mu);
-          if (!window_cv.wait_for(lock, milliseconds(200),
-                                  [&] { return in_flight < kWindow; })) {
-            continue;
-          }
-          ++in_flight;
-        }
+        if (!window.Acquire()) continue;
         // A polite client backs off a little after BUSY.
         if (saw_busy.exchange(false)) {
           std::this_thread::sleep_for(milliseconds(2));
@@ -128,14 +113,10 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
                   ++other_failures;  // a mixed or other outcome
                 }
               }
-              std::lock_guard<std::mutex> wlock(window_mu);
-              --in_flight;
-              window_cv.notify_one();
+              window.Release();
             });
       }
-      std::unique_lock<std::mutex> lock(window_mu);
-      window_cv.wait_for(lock, milliseconds(35'000),
-                         [&] { return in_flight == 0; });
+      window.Drain(milliseconds(35'000));
     });
   }
   // 0.5 s normal, 2.5 s with every fsync taking 1 s, 1 s normal.
@@ -151,32 +132,18 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
   poller.Stop();
   ASSERT_TRUE(server.running());
 
-  int64_t checked = 0, violations = 0;
+  const DurabilityCheck durable = CheckAcksDurable(acks, poller);
   std::vector<double> latency_us;
   for (const Ack& a : acks) {
-    if (const InfoPoller::Sample* s = poller.FirstAfter(a.acked)) {
-      ++checked;
-      if (s->durable_lsn < a.lsn) ++violations;
-    }
     latency_us.push_back(
         std::chrono::duration<double, std::micro>(a.acked - a.sent).count());
   }
   int64_t read_total = 0, acked_total = 0;
-  {
-    Client client(OneConnection(port, milliseconds(5000)));
-    for (int k = 0; k < kItems; ++k) {
-      CallResult<proto::Aggregates> q = client.Query(key_name(k), 3'600'000);
-      ASSERT_TRUE(q.ok()) << q.message;
-      EXPECT_EQ(q.value.count, acked_per_key[k]) << "key " << k;
-      read_total += q.value.count;
-      acked_total += acked_per_key[k];
-    }
-  }
-  std::map<std::string, std::string> info = FinalInfo(port);
-  const int64_t hwm_kib = ProcStatusKib(server.pid(), "VmHWM");
-  double stop_seconds = 0;
-  bool timed_out = false;
-  server.Terminate(milliseconds(30'000), &stop_seconds, &timed_out);
+  ASSERT_NO_FATAL_FAILURE(ExpectCountsEqualAcks(port, acked_per_key, key_name,
+                                                &read_total, &acked_total));
+  std::map<std::string, std::string> info;
+  ASSERT_TRUE(FinalInfo(port, &info));
+  const ServerEnd end = EndServer(server);
 
   std::printf(
       "[ figures ] F3 BUSY: cap %llu B, fsync %lld ms for 2.5 s, %d "
@@ -190,8 +157,9 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
       "durable_lsn=%lld, violations=%lld\n",
       static_cast<long long>(sent), acks.size(),
       static_cast<long long>(busy_requests), info["rejected_busy"].c_str(),
-      static_cast<long long>(other_failures), static_cast<long long>(checked),
-      static_cast<long long>(violations));
+      static_cast<long long>(other_failures),
+      static_cast<long long>(durable.checked),
+      static_cast<long long>(durable.violations));
   std::printf(
       "[ figures ] F3 BUSY ack latency ms p50/p99/max %.1f/%.1f/%.1f; "
       "wal_queue_bytes peak %llu; RSS start %lld KiB, peak sampled %lld KiB, "
@@ -201,19 +169,20 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
       static_cast<unsigned long long>(poller.queue_peak()),
       static_cast<long long>(rss_start_kib),
       static_cast<long long>(poller.rss_peak_kib()),
-      static_cast<long long>(hwm_kib));
+      static_cast<long long>(end.hwm_kib));
 
   EXPECT_EQ(other_failures, 0) << first_failure;
   EXPECT_GT(busy_requests, 0) << "the queue cap was never reached";
   // Each refused batch is one refused WAL record, counted by the server.
   EXPECT_EQ(std::to_string(busy_requests), info["rejected_busy"]);
   EXPECT_GT(acks.size(), 0u);
-  EXPECT_GT(checked, 0);
-  EXPECT_EQ(violations, 0) << "an add was acknowledged before its fsync";
+  EXPECT_GT(durable.checked, 0);
+  EXPECT_EQ(durable.violations, 0)
+      << "an add was acknowledged before its fsync";
   EXPECT_EQ(read_total, acked_total) << "refused adds applied, or acks lost";
   EXPECT_LE(poller.queue_peak(), kCap);
-  EXPECT_LT(hwm_kib, 1024 * 1024);
-  EXPECT_FALSE(timed_out);
+  EXPECT_LT(end.hwm_kib, 1024 * 1024);
+  EXPECT_FALSE(end.timed_out);
 }
 #endif  // TALLY_FAULT_HOOKS
 

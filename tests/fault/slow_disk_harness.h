@@ -9,21 +9,25 @@
 #ifndef TALLY_TESTS_FAULT_SLOW_DISK_HARNESS_H_
 #define TALLY_TESTS_FAULT_SLOW_DISK_HARNESS_H_
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 #include <tally/client.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -85,10 +89,96 @@ struct Ack {
   uint64_t lsn = 0;
 };
 
-struct InfoSample {
-  SteadyClock::time_point issued;
-  uint64_t durable_lsn = 0;
-  uint64_t queue_bytes = 0;
+// The options of a tallyd in `dir` run with `flags`, whose fdatasyncs are
+// delayed as the file *delay_file (dir/fsync_delay, created empty: no delay
+// yet) says.
+inline StartOptions SlowDiskStart(const TempDir& dir,
+                                  std::vector<std::string> flags,
+                                  std::string* delay_file) {
+  *delay_file = dir.path() + "/fsync_delay";
+  WriteFile(*delay_file, "");
+  StartOptions start;
+  start.binary = EnvOr("TALLYD");
+  start.data_dir = dir.path() + "/data";
+  start.flags = std::move(flags);
+  start.extra_env = {"TALLY_FAULT_FSYNC_DELAY_FILE=" + *delay_file};
+  start.log_path = dir.path() + "/tallyd.log";
+  return start;
+}
+
+// The outcomes of single adds, recorded from any thread; read once the load
+// has stopped.
+struct AckLog {
+  explicit AckLog(int keys) : acked_per_key(keys, 0) {}
+  void Record(SteadyClock::time_point sent, int key,
+              const CallResult<proto::AddItemResult>& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (r.ok() && r.value.code == Code::kOk) {
+      acks.push_back({sent, SteadyClock::now(), r.value.lsn});
+      ++acked_per_key[key];
+    } else {
+      ++failed;
+      if (first_failure.empty()) {
+        first_failure = r.ok() ? r.value.message : r.message;
+      }
+    }
+  }
+
+  std::mutex mu;
+  std::atomic<int64_t> attempted{0};
+  std::vector<Ack> acks;
+  std::vector<int64_t> acked_per_key;
+  int64_t failed = 0;
+  std::string first_failure;
+};
+
+// Synchronous adds of 1 on one connection until `stop` (at most 1,000,000):
+// the i-th to key (offset + i) % kKeys, named prefix + key.
+inline void SyncAdds(uint16_t port, milliseconds timeout,
+                     const std::string& prefix, int offset,
+                     const std::atomic<bool>& stop, AckLog* log) {
+  Client client(OneConnection(port, timeout));
+  for (int i = 0; !stop.load() && i < 1'000'000; ++i) {
+    const int key = (offset + i) % kKeys;
+    ++log->attempted;
+    const auto sent = SteadyClock::now();
+    log->Record(sent, key, client.Add(prefix + std::to_string(key), 1));
+  }
+}
+
+// At most `size` async calls in flight (a pipelining client). Declare it
+// before the Client: the client's destructor may still run callbacks.
+class InFlightWindow {
+ public:
+  explicit InFlightWindow(int size) : size_(size) {}
+  // Takes a slot, waiting up to 200 ms for one; false if none (the caller
+  // checks whether to stop, then tries again).
+  bool Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, milliseconds(200),
+                      [&] { return in_flight_ < size_; })) {
+      return false;
+    }
+    ++in_flight_;
+    return true;
+  }
+  // From the call's callback.
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight_;
+    cv_.notify_one();
+  }
+  // Waits up to `timeout` for every call in flight to complete.
+  void Drain(milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return in_flight_ == 0; });
+  }
+
+ private:
+  const int size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int in_flight_ = 0;
 };
 
 inline bool ParseInfo(const std::string& text,
@@ -171,16 +261,67 @@ class InfoPoller {
   std::thread thread_;
 };
 
-inline std::map<std::string, std::string> FinalInfo(uint16_t port) {
-  std::map<std::string, std::string> f;
+// INFO persistence on a new connection into *f; false if there was no
+// answer or it lacked durable_lsn.
+inline bool FinalInfo(uint16_t port, std::map<std::string, std::string>* f) {
   Client client(OneConnection(port, milliseconds(5000)));
   proto::Request request;
   request.body = proto::InfoRequest{"persistence"};
   CallResult<proto::Response> r = client.Call(request);
   const auto* info =
       r.ok() ? std::get_if<proto::InfoResult>(&r.value.body) : nullptr;
-  if (info != nullptr) ParseInfo(info->text, &f);
-  return f;
+  return info != nullptr && ParseInfo(info->text, f);
+}
+
+// No false acks: the first INFO sample issued after an ack must name a
+// durable_lsn covering the ack's LSN (an ack before its fsync would show a
+// lower one). checked: the acks followed by a sample.
+struct DurabilityCheck {
+  int64_t checked = 0, violations = 0;
+};
+inline DurabilityCheck CheckAcksDurable(const std::vector<Ack>& acks,
+                                        const InfoPoller& poller) {
+  DurabilityCheck result;
+  for (const Ack& a : acks) {
+    if (const InfoPoller::Sample* s = poller.FirstAfter(a.acked)) {
+      ++result.checked;
+      if (s->durable_lsn < a.lsn) ++result.violations;
+    }
+  }
+  return result;
+}
+
+// The final state: each key's count over the last hour equals its
+// acknowledged adds; *read_total and *acked_total are their sums. Call under
+// ASSERT_NO_FATAL_FAILURE (a failed query stops the test).
+inline void ExpectCountsEqualAcks(
+    uint16_t port, const std::vector<int64_t>& acked_per_key,
+    const std::function<std::string(int)>& key_name, int64_t* read_total,
+    int64_t* acked_total) {
+  *read_total = 0;
+  *acked_total = 0;
+  Client client(OneConnection(port, milliseconds(5000)));
+  for (int k = 0; k < static_cast<int>(acked_per_key.size()); ++k) {
+    CallResult<proto::Aggregates> q = client.Query(key_name(k), 3'600'000);
+    ASSERT_TRUE(q.ok()) << q.message;
+    EXPECT_EQ(q.value.count, acked_per_key[k]) << "key " << key_name(k);
+    *read_total += q.value.count;
+    *acked_total += acked_per_key[k];
+  }
+}
+
+// The end of a run: the server's peak RSS (VmHWM), then SIGTERM;
+// timed_out: it had not exited after 30 s.
+struct ServerEnd {
+  int64_t hwm_kib = 0;
+  bool timed_out = false;
+};
+inline ServerEnd EndServer(TallydProcess& server) {
+  ServerEnd end;
+  end.hwm_kib = ProcStatusKib(server.pid(), "VmHWM");
+  double stop_seconds = 0;
+  server.Terminate(milliseconds(30'000), &stop_seconds, &end.timed_out);
+  return end;
 }
 
 }  // namespace tally::crash

@@ -13,13 +13,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 #include "tests/crash/crash_harness.h"
@@ -41,45 +38,21 @@ TEST(SlowDiskTest, IntervalModeAcksPauseWhileAnFsyncLags) {
   constexpr int kConnections = 4;
   TempDir dir("tally-f3-interval");
   ASSERT_FALSE(dir.path().empty());
-  const std::string delay_file = dir.path() + "/fsync_delay";
-  WriteFile(delay_file, "");
-  StartOptions start;
-  start.binary = EnvOr("TALLYD");
-  start.data_dir = dir.path() + "/data";
-  start.flags = {"--durability=interval:" + std::to_string(kIntervalMs)};
-  start.extra_env = {"TALLY_FAULT_FSYNC_DELAY_FILE=" + delay_file};
-  start.log_path = dir.path() + "/tallyd.log";
+  std::string delay_file;
   TallydProcess server;
-  ASSERT_TRUE(server.Start(start)) << server.exit_status().ToString();
+  ASSERT_TRUE(server.Start(SlowDiskStart(
+      dir, {"--durability=interval:" + std::to_string(kIntervalMs)},
+      &delay_file)))
+      << server.exit_status().ToString();
   const uint16_t port = server.port();
 
   std::atomic<bool> stop{false};
-  std::mutex mu;
-  std::vector<Ack> acks;
-  std::vector<int64_t> acked_per_key(kKeys, 0);
-  int64_t failed = 0;
-  std::string first_failure;
+  AckLog log(kKeys);
   InfoPoller poller(port, server.pid());
   std::vector<std::thread> threads;
   for (int c = 0; c < kConnections; ++c) {
     threads.emplace_back([&, c] {
-      Client client(OneConnection(port, milliseconds(10'000)));
-      for (int i = 0; !stop.load(); ++i) {
-        const int key = (c * 13 + i) % kKeys;
-        const auto sent = SteadyClock::now();
-        CallResult<proto::AddItemResult> r =
-            client.Add("f3i:" + std::to_string(key), 1);
-        std::lock_guard<std::mutex> lock(mu);
-        if (r.ok() && r.value.code == Code::kOk) {
-          acks.push_back({sent, SteadyClock::now(), r.value.lsn});
-          ++acked_per_key[key];
-        } else {
-          ++failed;
-          if (first_failure.empty()) {
-            first_failure = r.ok() ? r.value.message : r.message;
-          }
-        }
-      }
+      SyncAdds(port, milliseconds(10'000), "f3i:", c * 13, stop, &log);
     });
   }
   // 0.5 s normal, 3 s lagging fsyncs, 1 s normal.
@@ -96,6 +69,7 @@ TEST(SlowDiskTest, IntervalModeAcksPauseWhileAnFsyncLags) {
   poller.Stop();
   ASSERT_TRUE(server.running());
 
+  std::vector<Ack>& acks = log.acks;
   std::sort(acks.begin(), acks.end(),
             [](const Ack& a, const Ack& b) { return a.acked < b.acked; });
   // Pauses: gaps between consecutive acks inside the episode.
@@ -137,21 +111,12 @@ TEST(SlowDiskTest, IntervalModeAcksPauseWhileAnFsyncLags) {
     }
   }
   int64_t read_total = 0, acked_total = 0;
-  {
-    Client client(OneConnection(port, milliseconds(5000)));
-    for (int k = 0; k < kKeys; ++k) {
-      CallResult<proto::Aggregates> q =
-          client.Query("f3i:" + std::to_string(k), 3'600'000);
-      ASSERT_TRUE(q.ok()) << q.message;
-      EXPECT_EQ(q.value.count, acked_per_key[k]) << "key f3i:" << k;
-      read_total += q.value.count;
-      acked_total += acked_per_key[k];
-    }
-  }
-  std::map<std::string, std::string> info = FinalInfo(port);
-  double stop_seconds = 0;
-  bool timed_out = false;
-  server.Terminate(milliseconds(30'000), &stop_seconds, &timed_out);
+  ASSERT_NO_FATAL_FAILURE(ExpectCountsEqualAcks(
+      port, log.acked_per_key, [](int k) { return "f3i:" + std::to_string(k); },
+      &read_total, &acked_total));
+  std::map<std::string, std::string> info;
+  ASSERT_TRUE(FinalInfo(port, &info));
+  const ServerEnd end = EndServer(server);
 
   std::printf(
       "[ figures ] F3 interval:%lld, fsync %lld-%lld ms for 3 s: acks during "
@@ -163,13 +128,13 @@ TEST(SlowDiskTest, IntervalModeAcksPauseWhileAnFsyncLags) {
       static_cast<long long>(long_gaps), max_gap_ms, max_unsynced_age_ms,
       info["fsyncs"].c_str(), info["fsync_max_us"].c_str());
 
-  EXPECT_EQ(failed, 0) << first_failure;
+  EXPECT_EQ(log.failed, 0) << log.first_failure;
   // At least two lagging fsyncs fit in the 3 s episode, each a pause.
   EXPECT_GE(long_gaps, 2) << "acks did not pause while an fsync lagged";
   EXPECT_GT(acks_during, 0) << "acks did not resume between the syncs";
   EXPECT_GT(acks_after, 0);
   EXPECT_EQ(read_total, acked_total);
-  EXPECT_FALSE(timed_out);
+  EXPECT_FALSE(end.timed_out);
 }
 #endif  // TALLY_FAULT_HOOKS
 

@@ -24,16 +24,12 @@
 #include <gtest/gtest.h>
 #include <tally/client.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 #include "tests/crash/crash_harness.h"
@@ -53,73 +49,32 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
   if (EnvOr("TALLYD").empty()) GTEST_SKIP() << "TALLYD not set";
   TempDir dir("tally-f3");
   ASSERT_FALSE(dir.path().empty());
-  const std::string delay_file = dir.path() + "/fsync_delay";
-  WriteFile(delay_file, "");
-  StartOptions start;
-  start.binary = EnvOr("TALLYD");
-  start.data_dir = dir.path() + "/data";
-  start.flags = {"--durability=fsync"};
-  start.extra_env = {"TALLY_FAULT_FSYNC_DELAY_FILE=" + delay_file};
-  start.log_path = dir.path() + "/tallyd.log";
+  std::string delay_file;
   TallydProcess server;
-  ASSERT_TRUE(server.Start(start)) << server.exit_status().ToString();
+  ASSERT_TRUE(
+      server.Start(SlowDiskStart(dir, {"--durability=fsync"}, &delay_file)))
+      << server.exit_status().ToString();
   const uint16_t port = server.port();
   const int64_t rss_start_kib = ProcStatusKib(server.pid(), "VmRSS");
 
   std::atomic<bool> stop{false};
-  std::mutex mu;
-  std::vector<Ack> acks;
-  std::vector<InfoSample> samples;
-  std::atomic<int64_t> attempted{0}, failed{0};
-  std::vector<int64_t> acked_per_key(kKeys, 0);
-  std::string first_failure;
-  auto record = [&](const SteadyClock::time_point& sent, int key,
-                    const CallResult<proto::AddItemResult>& r) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (r.ok() && r.value.code == Code::kOk) {
-      acks.push_back({sent, SteadyClock::now(), r.value.lsn});
-      ++acked_per_key[key];
-    } else {
-      ++failed;
-      if (first_failure.empty()) {
-        first_failure = r.ok() ? r.value.message : r.message;
-      }
-    }
-  };
-
+  AckLog log(kKeys);
   std::vector<std::thread> threads;
   for (int c = 0; c < kSyncConnections; ++c) {
-    threads.emplace_back([&, c] {
-      Client client(OneConnection(port, kClientTimeout));
-      for (int i = 0; !stop.load() && i < 1'000'000; ++i) {
-        const int key = (c * 7 + i) % kKeys;
-        ++attempted;
-        const auto sent = SteadyClock::now();
-        record(sent, key, client.Add("f3:" + std::to_string(key), 1));
-      }
-    });
+    threads.emplace_back(
+        [&, c] { SyncAdds(port, kClientTimeout, "f3:", c * 7, stop, &log); });
   }
   // One connection keeps a window of async adds in flight (a pipelining
   // client): the server must queue them, not lose or falsely ack them.
   threads.emplace_back([&] {
-    // Declared before the client: its destructor may still run callbacks.
-    std::mutex window_mu;
-    std::condition_variable window_cv;
-    int in_flight = 0;
+    InFlightWindow window(kAsyncWindow);  // before the client: see there
     Client client(OneConnection(port, kClientTimeout));
     for (int i = 0; !stop.load() && i < 1'000'000; ++i) {
-      {
-        std::unique_lock<std::mutex> lock(window_mu);
-        if (!window_cv.wait_for(lock, milliseconds(200),
-                                [&] { return in_flight < kAsyncWindow; })) {
-          continue;
-        }
-        ++in_flight;
-      }
+      if (!window.Acquire()) continue;
       const int key = i % kKeys;
       Batch batch;
       batch.Add("f3:" + std::to_string(key), 1);
-      ++attempted;
+      ++log.attempted;
       const auto sent = SteadyClock::now();
       client.CallAsync(BatchRequest(batch), {},
                        [&, key, sent, batch](CallResult<proto::Response> r) {
@@ -133,41 +88,14 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
                          } else if (b.ok()) {
                            one.code = Code::kInternal;
                          }
-                         record(sent, key, one);
-                         std::lock_guard<std::mutex> lock(window_mu);
-                         --in_flight;
-                         window_cv.notify_one();
+                         log.Record(sent, key, one);
+                         window.Release();
                        });
     }
-    std::unique_lock<std::mutex> lock(window_mu);
-    window_cv.wait_for(lock, kClientTimeout + milliseconds(5000),
-                       [&] { return in_flight == 0; });
+    window.Drain(kClientTimeout + milliseconds(5000));
   });
   // The side channel: INFO persistence and the server's RSS every 20 ms.
-  int64_t rss_peak_kib = rss_start_kib;
-  threads.emplace_back([&] {
-    Client client(OneConnection(port, milliseconds(5000)));
-    proto::Request request;
-    request.body = proto::InfoRequest{"persistence"};
-    while (!stop.load()) {
-      const auto issued = SteadyClock::now();
-      CallResult<proto::Response> r = client.Call(request);
-      const auto* info =
-          r.ok() ? std::get_if<proto::InfoResult>(&r.value.body) : nullptr;
-      std::map<std::string, std::string> f;
-      if (info != nullptr && ParseInfo(info->text, &f)) {
-        InfoSample s;
-        s.issued = issued;
-        s.durable_lsn = std::stoull(f["durable_lsn"]);
-        s.queue_bytes = std::stoull(f["wal_queue_bytes"]);
-        std::lock_guard<std::mutex> lock(mu);
-        samples.push_back(s);
-      }
-      rss_peak_kib =
-          std::max(rss_peak_kib, ProcStatusKib(server.pid(), "VmRSS"));
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-  });
+  InfoPoller poller(port, server.pid());
 
   // Phases: 1 s normal, 5 s (full: 30 s) slow disk, 2 s normal again.
   const auto t0 = SteadyClock::now();
@@ -181,31 +109,15 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
   std::this_thread::sleep_for(milliseconds(2000));
   stop = true;
   for (std::thread& t : threads) t.join();
+  poller.Stop();
   const auto t_end = SteadyClock::now();
   ASSERT_TRUE(server.running());
 
   // No false acks: the first INFO issued after each ack covers its LSN.
-  std::sort(samples.begin(), samples.end(),
-            [](const InfoSample& a, const InfoSample& b) {
-              return a.issued < b.issued;
-            });
-  int64_t checked = 0, violations = 0;
+  const DurabilityCheck durable = CheckAcksDurable(log.acks, poller);
   std::vector<double> before_us, during_us, after_us;
   int64_t during_below_min = 0;
-  uint64_t queue_peak = 0;
-  for (const InfoSample& s : samples) {
-    queue_peak = std::max(queue_peak, s.queue_bytes);
-  }
-  for (const Ack& a : acks) {
-    auto it =
-        std::lower_bound(samples.begin(), samples.end(), a.acked,
-                         [](const InfoSample& s, SteadyClock::time_point t) {
-                           return s.issued < t;
-                         });
-    if (it != samples.end()) {
-      ++checked;
-      if (it->durable_lsn < a.lsn) ++violations;
-    }
+  for (const Ack& a : log.acks) {
     const double us =
         std::chrono::duration<double, std::micro>(a.acked - a.sent).count();
     if (a.acked < slow_from) {
@@ -220,32 +132,12 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
   // The final state: every acknowledged add is there exactly once (no
   // retries were made and nothing failed, so acked == attempted).
   int64_t read_total = 0, acked_total = 0;
-  {
-    Client client(OneConnection(port, milliseconds(5000)));
-    for (int k = 0; k < kKeys; ++k) {
-      CallResult<proto::Aggregates> q =
-          client.Query("f3:" + std::to_string(k), 3'600'000);
-      ASSERT_TRUE(q.ok()) << q.message;
-      EXPECT_EQ(q.value.count, acked_per_key[k]) << "key f3:" << k;
-      read_total += q.value.count;
-      acked_total += acked_per_key[k];
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpectCountsEqualAcks(
+      port, log.acked_per_key, [](int k) { return "f3:" + std::to_string(k); },
+      &read_total, &acked_total));
   std::map<std::string, std::string> final_info;
-  {
-    Client client(OneConnection(port, milliseconds(5000)));
-    proto::Request request;
-    request.body = proto::InfoRequest{"persistence"};
-    CallResult<proto::Response> r = client.Call(request);
-    const auto* info =
-        r.ok() ? std::get_if<proto::InfoResult>(&r.value.body) : nullptr;
-    ASSERT_NE(info, nullptr);
-    ASSERT_TRUE(ParseInfo(info->text, &final_info));
-  }
-  const int64_t hwm_kib = ProcStatusKib(server.pid(), "VmHWM");
-  double stop_seconds = 0;
-  bool timed_out = false;
-  server.Terminate(milliseconds(30'000), &stop_seconds, &timed_out);
+  ASSERT_TRUE(FinalInfo(port, &final_info));
+  const ServerEnd end = EndServer(server);
 
   std::printf(
       "[ figures ] F3 slow disk: fsync delay %lld-%lld ms for %.1f s, %d sync "
@@ -257,10 +149,11 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
   std::printf(
       "[ figures ] F3 adds attempted=%lld acked=%lld failed=%lld; acks "
       "checked against a later durable_lsn=%lld, violations=%lld\n",
-      static_cast<long long>(attempted.load()),
-      static_cast<long long>(acks.size()),
-      static_cast<long long>(failed.load()), static_cast<long long>(checked),
-      static_cast<long long>(violations));
+      static_cast<long long>(log.attempted.load()),
+      static_cast<long long>(log.acks.size()),
+      static_cast<long long>(log.failed),
+      static_cast<long long>(durable.checked),
+      static_cast<long long>(durable.violations));
   std::printf(
       "[ figures ] F3 ack latency ms p50/p99/max: before %.1f/%.1f/%.1f (n=%zu)"
       ", during %.1f/%.1f/%.1f (n=%zu), after %.1f/%.1f/%.1f (n=%zu)\n",
@@ -275,13 +168,16 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
       "KiB; wal_queue_bytes peak %llu; fsyncs %s, fsync_max_us %s, "
       "rejected_busy %s\n",
       static_cast<long long>(rss_start_kib),
-      static_cast<long long>(rss_peak_kib), static_cast<long long>(hwm_kib),
-      static_cast<unsigned long long>(queue_peak), final_info["fsyncs"].c_str(),
-      final_info["fsync_max_us"].c_str(), final_info["rejected_busy"].c_str());
+      static_cast<long long>(poller.rss_peak_kib()),
+      static_cast<long long>(end.hwm_kib),
+      static_cast<unsigned long long>(poller.queue_peak()),
+      final_info["fsyncs"].c_str(), final_info["fsync_max_us"].c_str(),
+      final_info["rejected_busy"].c_str());
 
-  EXPECT_EQ(failed.load(), 0) << first_failure;
-  EXPECT_GT(checked, 0);
-  EXPECT_EQ(violations, 0) << "an add was acknowledged before its fsync";
+  EXPECT_EQ(log.failed, 0) << log.first_failure;
+  EXPECT_GT(durable.checked, 0);
+  EXPECT_EQ(durable.violations, 0)
+      << "an add was acknowledged before its fsync";
   EXPECT_GT(during_us.size(), 0u) << "no add completed inside the episode";
   EXPECT_EQ(during_below_min, 0)
       << "adds acked inside the slow episode faster than the injected delay";
@@ -291,9 +187,9 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
   // one request in flight per synchronous connection and a fixed async
   // window it stays tiny. RSS: a generous absolute cap (sanitizer builds
   // carry shadow memory), against unbounded growth.
-  EXPECT_LT(queue_peak, 1u << 20);
-  EXPECT_LT(hwm_kib, 1024 * 1024);
-  EXPECT_FALSE(timed_out);
+  EXPECT_LT(poller.queue_peak(), 1u << 20);
+  EXPECT_LT(end.hwm_kib, 1024 * 1024);
+  EXPECT_FALSE(end.timed_out);
 }
 #endif  // TALLY_FAULT_HOOKS
 
