@@ -14,7 +14,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -138,12 +137,8 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
     latency_us.push_back(
         std::chrono::duration<double, std::micro>(a.acked - a.sent).count());
   }
-  int64_t read_total = 0, acked_total = 0;
-  ASSERT_NO_FATAL_FAILURE(ExpectCountsEqualAcks(port, acked_per_key, key_name,
-                                                &read_total, &acked_total));
-  std::map<std::string, std::string> info;
-  ASSERT_TRUE(FinalInfo(port, &info));
-  const ServerEnd end = EndServer(server);
+  RunEnd end;
+  ASSERT_NO_FATAL_FAILURE(EndRun(server, acked_per_key, key_name, &end));
 
   std::printf(
       "[ figures ] F3 BUSY: cap %llu B, fsync %lld ms for 2.5 s, %d "
@@ -156,7 +151,7 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
       "rejected_busy %s) other=%lld; acks checked against a later "
       "durable_lsn=%lld, violations=%lld\n",
       static_cast<long long>(sent), acks.size(),
-      static_cast<long long>(busy_requests), info["rejected_busy"].c_str(),
+      static_cast<long long>(busy_requests), end.info["rejected_busy"].c_str(),
       static_cast<long long>(other_failures),
       static_cast<long long>(durable.checked),
       static_cast<long long>(durable.violations));
@@ -174,12 +169,13 @@ TEST(SlowDiskTest, QueueCapRefusesWithBusyAndLosesNoAck) {
   EXPECT_EQ(other_failures, 0) << first_failure;
   EXPECT_GT(busy_requests, 0) << "the queue cap was never reached";
   // Each refused batch is one refused WAL record, counted by the server.
-  EXPECT_EQ(std::to_string(busy_requests), info["rejected_busy"]);
+  EXPECT_EQ(std::to_string(busy_requests), end.info["rejected_busy"]);
   EXPECT_GT(acks.size(), 0u);
   EXPECT_GT(durable.checked, 0);
   EXPECT_EQ(durable.violations, 0)
       << "an add was acknowledged before its fsync";
-  EXPECT_EQ(read_total, acked_total) << "refused adds applied, or acks lost";
+  EXPECT_EQ(end.read_total, end.acked_total)
+      << "refused adds applied, or acks lost";
   EXPECT_LE(poller.queue_peak(), kCap);
   EXPECT_LT(end.hwm_kib, 1024 * 1024);
   EXPECT_FALSE(end.timed_out);

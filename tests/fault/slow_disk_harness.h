@@ -310,18 +310,27 @@ inline void ExpectCountsEqualAcks(
   }
 }
 
-// The end of a run: the server's peak RSS (VmHWM), then SIGTERM;
-// timed_out: it had not exited after 30 s.
-struct ServerEnd {
+// The end of a run, once the load has stopped: the final counts checked
+// against the acks (ExpectCountsEqualAcks), INFO persistence (it must
+// answer), the server's peak RSS (VmHWM), then SIGTERM; timed_out: it had
+// not exited after 30 s. Call under ASSERT_NO_FATAL_FAILURE.
+struct RunEnd {
+  int64_t read_total = 0, acked_total = 0;
+  std::map<std::string, std::string> info;
   int64_t hwm_kib = 0;
   bool timed_out = false;
 };
-inline ServerEnd EndServer(TallydProcess& server) {
-  ServerEnd end;
-  end.hwm_kib = ProcStatusKib(server.pid(), "VmHWM");
+inline void EndRun(TallydProcess& server,
+                   const std::vector<int64_t>& acked_per_key,
+                   const std::function<std::string(int)>& key_name,
+                   RunEnd* end) {
+  ASSERT_NO_FATAL_FAILURE(ExpectCountsEqualAcks(server.port(), acked_per_key,
+                                                key_name, &end->read_total,
+                                                &end->acked_total));
+  ASSERT_TRUE(FinalInfo(server.port(), &end->info));
+  end->hwm_kib = ProcStatusKib(server.pid(), "VmHWM");
   double stop_seconds = 0;
-  server.Terminate(milliseconds(30'000), &stop_seconds, &end.timed_out);
-  return end;
+  server.Terminate(milliseconds(30'000), &stop_seconds, &end->timed_out);
 }
 
 }  // namespace tally::crash

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,13 +109,10 @@ TEST(SlowDiskTest, IntervalModeAcksPauseWhileAnFsyncLags) {
       }
     }
   }
-  int64_t read_total = 0, acked_total = 0;
-  ASSERT_NO_FATAL_FAILURE(ExpectCountsEqualAcks(
-      port, log.acked_per_key, [](int k) { return "f3i:" + std::to_string(k); },
-      &read_total, &acked_total));
-  std::map<std::string, std::string> info;
-  ASSERT_TRUE(FinalInfo(port, &info));
-  const ServerEnd end = EndServer(server);
+  RunEnd end;
+  ASSERT_NO_FATAL_FAILURE(EndRun(
+      server, log.acked_per_key,
+      [](int k) { return "f3i:" + std::to_string(k); }, &end));
 
   std::printf(
       "[ figures ] F3 interval:%lld, fsync %lld-%lld ms for 3 s: acks during "
@@ -126,14 +122,14 @@ TEST(SlowDiskTest, IntervalModeAcksPauseWhileAnFsyncLags) {
       static_cast<long long>(kLagMaxMs), static_cast<long long>(acks_during),
       static_cast<long long>(acks_after), static_cast<long long>(kLagMinMs),
       static_cast<long long>(long_gaps), max_gap_ms, max_unsynced_age_ms,
-      info["fsyncs"].c_str(), info["fsync_max_us"].c_str());
+      end.info["fsyncs"].c_str(), end.info["fsync_max_us"].c_str());
 
   EXPECT_EQ(log.failed, 0) << log.first_failure;
   // At least two lagging fsyncs fit in the 3 s episode, each a pause.
   EXPECT_GE(long_gaps, 2) << "acks did not pause while an fsync lagged";
   EXPECT_GT(acks_during, 0) << "acks did not resume between the syncs";
   EXPECT_GT(acks_after, 0);
-  EXPECT_EQ(read_total, acked_total);
+  EXPECT_EQ(end.read_total, end.acked_total);
   EXPECT_FALSE(end.timed_out);
 }
 #endif  // TALLY_FAULT_HOOKS

@@ -27,7 +27,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -131,13 +130,10 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
   }
   // The final state: every acknowledged add is there exactly once (no
   // retries were made and nothing failed, so acked == attempted).
-  int64_t read_total = 0, acked_total = 0;
-  ASSERT_NO_FATAL_FAILURE(ExpectCountsEqualAcks(
-      port, log.acked_per_key, [](int k) { return "f3:" + std::to_string(k); },
-      &read_total, &acked_total));
-  std::map<std::string, std::string> final_info;
-  ASSERT_TRUE(FinalInfo(port, &final_info));
-  const ServerEnd end = EndServer(server);
+  RunEnd end;
+  ASSERT_NO_FATAL_FAILURE(EndRun(
+      server, log.acked_per_key,
+      [](int k) { return "f3:" + std::to_string(k); }, &end));
 
   std::printf(
       "[ figures ] F3 slow disk: fsync delay %lld-%lld ms for %.1f s, %d sync "
@@ -171,8 +167,8 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
       static_cast<long long>(poller.rss_peak_kib()),
       static_cast<long long>(end.hwm_kib),
       static_cast<unsigned long long>(poller.queue_peak()),
-      final_info["fsyncs"].c_str(), final_info["fsync_max_us"].c_str(),
-      final_info["rejected_busy"].c_str());
+      end.info["fsyncs"].c_str(), end.info["fsync_max_us"].c_str(),
+      end.info["rejected_busy"].c_str());
 
   EXPECT_EQ(log.failed, 0) << log.first_failure;
   EXPECT_GT(durable.checked, 0);
@@ -182,7 +178,7 @@ TEST(SlowDiskTest, NoAckBeforeFsyncAndBackpressureIsBoundedLatency) {
   EXPECT_EQ(during_below_min, 0)
       << "adds acked inside the slow episode faster than the injected delay";
   EXPECT_GT(after_us.size(), 0u) << "the server did not recover its pace";
-  EXPECT_EQ(read_total, acked_total);
+  EXPECT_EQ(end.read_total, end.acked_total);
   // The journal queue is capped (max_queue_bytes, 256 MiB by default); with
   // one request in flight per synchronous connection and a fixed async
   // window it stays tiny. RSS: a generous absolute cap (sanitizer builds
