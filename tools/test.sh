@@ -21,7 +21,7 @@ bash tools/build.sh "$kind"
 reports="$(mktemp -d /tmp/tally-sanitizer-reports.XXXXXX)"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}:log_path=$reports/asan"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$reports/ubsan"
-export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1} log_path=$reports/tsan"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1} suppressions=$PWD/tools/tsan.supp log_path=$reports/tsan"
 ctest_args=()
 if [ "$kind" = tsan ]; then
   ctest_args=(-L concurrency)
