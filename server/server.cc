@@ -309,16 +309,13 @@ void Server::Stop() {
     connections_.clear();
   }
   asio::post(strand_, [this] {
-    for (auto& listener : listeners_) {
+    auto close = [](auto& listener) {
       boost::system::error_code ignored;
-      listener->acceptor.close(ignored);
-      listener->retry_timer.cancel();
-    }
-    if (unix_listener_) {
-      boost::system::error_code ignored;
-      unix_listener_->acceptor.close(ignored);
-      unix_listener_->retry_timer.cancel();
-    }
+      listener.acceptor.close(ignored);
+      listener.retry_timer.cancel();
+    };
+    for (auto& listener : listeners_) close(*listener);
+    if (unix_listener_) close(*unix_listener_);
   });
   for (auto& c : live) c->Shutdown();
   live.clear();

@@ -21,7 +21,6 @@
 #include "server/flags.h"
 #include "server/metrics_exporter.h"
 #include "server/metrics_server.h"
-#include "server/policy_config.h"
 #include "server/policy_reload.h"
 #include "server/sd_notify.h"
 #include "server/server.h"

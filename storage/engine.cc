@@ -327,11 +327,9 @@ Status Engine::LoadFrom(std::string_view data) {
   if (version >= 2) {
     Result<PolicySet> carried = DecodePolicySet(&reader, "engine snapshot");
     if (!carried.ok()) return carried.status();
-    // No key yet: nothing to check or move.
-    if (!SamePolicies(*carried, policies())) {
-      s = ReplacePolicies(std::move(*carried));
-      if (!s.ok()) return s;
-    }
+    // No key yet: nothing to check or move (equal sets return at once).
+    s = ReplacePolicies(std::move(*carried));
+    if (!s.ok()) return s;
   }
   // Every key record consumes bytes, so a key count larger than the input
   // ends in a truncation error, not in a long loop.

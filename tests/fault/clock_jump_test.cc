@@ -162,6 +162,19 @@ class ClockJumpTest : public ::testing::Test {
     return false;
   }
 
+  // A fresh start under libfaketime at the offset file's time; *started
+  // says whether the test can go on. Skips the test when libfaketime
+  // deadlocks with jemalloc; otherwise a failed start has already failed it
+  // (StartUnderFaketime says why).
+  void StartFresh(TallydProcess& server, bool* started) {
+    *started = StartUnderFaketime(server, "", std::chrono::seconds(10));
+    if (!*started && clash_) {
+      GTEST_SKIP() << "libfaketime deadlocks with jemalloc before main; run "
+                      "this test in a build without jemalloc (tools/build.sh "
+                      "asan or tsan)";
+    }
+  }
+
   std::string library_;
   uint64_t seed_ = 0;
   std::unique_ptr<TempDir> dir_;
@@ -180,14 +193,9 @@ int64_t InfoInt(uint16_t port, const std::string& section,
 TEST_F(ClockJumpTest, JumpsAndStrobesLoseNothingAndTimeNeverGoesBack) {
   SetOffset(offset_file_, "+0");
   TallydProcess server;
-  if (!StartUnderFaketime(server, "", std::chrono::seconds(10))) {
-    if (clash_) {
-      GTEST_SKIP() << "libfaketime deadlocks with jemalloc before main; run "
-                      "this test in a build without jemalloc (tools/build.sh "
-                      "asan or tsan)";
-    }
-    return;
-  }
+  bool running = false;
+  StartFresh(server, &running);
+  if (!running) return;
   const uint16_t port = server.port();
   // The fake clock is in effect: +1 h moves INFO's server_time_ms.
   SetOffset(offset_file_, "+1h");
@@ -446,14 +454,9 @@ TEST_F(ClockJumpTest, ConnectionTimersFireOnTimeAcrossWallClockJumps) {
   start_.flags.push_back("--idle_timeout_s=" + std::to_string(kIdleSeconds));
   SetOffset(offset_file_, "+0");
   TallydProcess server;
-  if (!StartUnderFaketime(server, "", std::chrono::seconds(10))) {
-    if (clash_) {
-      GTEST_SKIP() << "libfaketime deadlocks with jemalloc before main; run "
-                      "this test in a build without jemalloc (tools/build.sh "
-                      "asan or tsan)";
-    }
-    return;
-  }
+  bool running = false;
+  StartFresh(server, &running);
+  if (!running) return;
   const uint16_t port = server.port();
   SetOffset(offset_file_, "+1h");
   ASSERT_GT(InfoInt(port, "server", "server_time_ms") - RealNowMs(), 3'000'000)
